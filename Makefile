@@ -1,0 +1,44 @@
+# make test / make demo work on a fresh machine with Python, Node/npm and apt.
+# Every step is idempotent: a stamp file records what is installed.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMPS  := .stamps
+
+.PHONY: test demo lint unit setup bench clean
+
+setup: $(STAMPS)/venv $(STAMPS)/npm $(STAMPS)/system
+
+$(STAMPS)/venv: setup.cfg pyproject.toml
+	@mkdir -p $(STAMPS)
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev,redis]'
+	@touch $@
+
+$(STAMPS)/npm: package.json
+	@mkdir -p $(STAMPS)
+	npm install --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(STAMPS)/system: scripts/install-system-deps.sh
+	@mkdir -p $(STAMPS)
+	sh scripts/install-system-deps.sh
+	@touch $@
+
+lint: $(STAMPS)/venv
+	$(BIN)/ruff check flask_ioengine tests demo bench
+	$(BIN)/mypy flask_ioengine
+	$(BIN)/lint-imports
+
+test: setup lint
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+unit: $(STAMPS)/venv
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_engineio_packet.py tests/test_socketio_packet.py
+
+demo: $(STAMPS)/venv $(STAMPS)/npm
+	$(BIN)/python -m demo
+
+clean:
+	rm -rf $(STAMPS) $(VENV) node_modules

@@ -1,0 +1,218 @@
+"""Green threads, events, locks and timers over eventlet, or OS threads for ``flask run``.
+
+The engine picks a backend when it sees its first request (eventlet's WSGI server puts
+``eventlet.input`` in the environ) or when ``IOEngine.run`` starts eventlet itself.
+Timers are cheap heap entries: eventlet's hub timers, or one scheduler thread.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+
+class Timer(Protocol):
+    def cancel(self) -> None: ...
+
+
+class EventLike(Protocol):
+    def set(self) -> None: ...
+    def clear(self) -> None: ...
+    def is_set(self) -> bool: ...
+    def wait(self, timeout: float | None = None) -> bool: ...
+
+
+class Backend:
+    """The primitives the engine needs, bound to one concurrency model."""
+
+    name = "threading"
+
+    def spawn(self, fn: Callable[..., Any], *args: Any) -> None:
+        t = threading.Thread(target=fn, args=args, daemon=True)
+        t.start()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+    def event(self) -> EventLike:
+        return threading.Event()
+
+    def lock(self) -> Any:
+        return threading.Lock()
+
+    def call_later(self, delay: float, fn: Callable[..., Any], *args: Any) -> Timer:
+        """Run ``fn(*args)`` after ``delay`` seconds; callbacks must not block."""
+        return _scheduler().call_later(delay, fn, *args)
+
+
+class EventletBackend(Backend):
+    name = "eventlet"
+
+    def __init__(self) -> None:
+        import eventlet
+        import eventlet.hubs
+        import eventlet.semaphore
+
+        self._eventlet = eventlet
+        self._semaphore = eventlet.semaphore.Semaphore
+        self._get_hub = eventlet.hubs.get_hub
+
+    def spawn(self, fn: Callable[..., Any], *args: Any) -> None:
+        self._eventlet.spawn_n(fn, *args)
+
+    def sleep(self, seconds: float) -> None:
+        self._eventlet.sleep(seconds)
+
+    def event(self) -> EventLike:
+        return GreenEvent()
+
+    def lock(self) -> Any:
+        return self._semaphore(1)
+
+    def call_later(self, delay: float, fn: Callable[..., Any], *args: Any) -> Timer:
+        # A hub timer runs in the hub greenlet: it is only a heap entry until it fires.
+        return self._get_hub().schedule_call_global(delay, fn, *args)
+
+
+class _Entry:
+    __slots__ = ("when", "seq", "fn", "args", "cancelled")
+
+    def __init__(self, when: float, seq: int, fn: Callable[..., Any], args: tuple[Any, ...]):
+        self.when, self.seq, self.fn, self.args, self.cancelled = when, seq, fn, args, False
+
+    def __lt__(self, other: _Entry) -> bool:
+        return (self.when, self.seq) < (other.when, other.seq)
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class _Scheduler:
+    """One daemon thread running timers from a heap (the threading backend)."""
+
+    def __init__(self) -> None:
+        self._heap: list[_Entry] = []
+        self._cond = threading.Condition()
+        self._seq = itertools.count()
+        threading.Thread(target=self._run, name="ioengine-timers", daemon=True).start()
+
+    def call_later(self, delay: float, fn: Callable[..., Any], *args: Any) -> Timer:
+        entry = _Entry(time.monotonic() + delay, next(self._seq), fn, args)
+        with self._cond:
+            heapq.heappush(self._heap, entry)
+            if self._heap[0] is entry:
+                self._cond.notify()
+        return entry
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._heap or self._heap[0].when > time.monotonic():
+                    timeout = self._heap[0].when - time.monotonic() if self._heap else None
+                    self._cond.wait(timeout)
+                entry = heapq.heappop(self._heap)
+            if not entry.cancelled:
+                try:
+                    entry.fn(*entry.args)
+                except Exception:  # a timer must never kill the scheduler
+                    import logging
+
+                    logging.getLogger("flask_ioengine").exception("timer callback failed")
+
+
+_the_scheduler: _Scheduler | None = None
+_scheduler_lock = threading.Lock()
+
+
+def _scheduler() -> _Scheduler:
+    global _the_scheduler
+    if _the_scheduler is None:
+        with _scheduler_lock:
+            if _the_scheduler is None:
+                _the_scheduler = _Scheduler()
+    return _the_scheduler
+
+
+_backends: dict[str, Backend] = {}
+
+
+def get_backend(name: str) -> Backend:
+    """The backend called ``name`` ("eventlet" or "threading"), created once."""
+    backend = _backends.get(name)
+    if backend is None:
+        backend = EventletBackend() if name == "eventlet" else Backend()
+        _backends[name] = backend
+    return backend
+
+
+def eventlet_patched() -> bool:
+    """True when eventlet has monkey-patched this process."""
+    try:
+        from eventlet import patcher
+    except ImportError:  # pragma: no cover
+        return False
+    return bool(patcher.is_monkey_patched("thread"))
+
+
+def backend_for_environ(environ: dict[str, Any]) -> Backend:
+    """Choose the backend that matches the WSGI server that produced ``environ``."""
+    if "eventlet.input" in environ or eventlet_patched():
+        return get_backend("eventlet")
+    return get_backend("threading")
+
+
+class GreenEvent:
+    """A resettable event for eventlet whose ``set`` is safe from hub timer callbacks.
+
+    Each waiter is woken exactly once: by ``set`` or by its own timeout, whichever
+    removes it from the waiter set first.
+    """
+
+    __slots__ = ("_flag", "_waiters")
+
+    def __init__(self) -> None:
+        self._flag = False
+        self._waiters: set[Any] = set()
+
+    def is_set(self) -> bool:
+        return self._flag
+
+    def clear(self) -> None:
+        self._flag = False
+
+    def set(self) -> None:
+        self._flag = True
+        if self._waiters:
+            from eventlet.hubs import get_hub
+
+            hub = get_hub()
+            for waiter in tuple(self._waiters):
+                hub.schedule_call_global(0, self._wake, waiter, True)
+
+    def _wake(self, waiter: Any, value: bool) -> None:
+        if waiter in self._waiters:
+            self._waiters.discard(waiter)
+            waiter.switch(value)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if self._flag:
+            return True
+        from eventlet.hubs import get_hub
+        from greenlet import getcurrent
+
+        hub = get_hub()
+        current = getcurrent()
+        self._waiters.add(current)
+        timer = None
+        if timeout is not None:
+            timer = hub.schedule_call_global(timeout, self._wake, current, False)
+        try:
+            return bool(hub.switch())
+        finally:
+            self._waiters.discard(current)
+            if timer is not None:
+                timer.cancel()

@@ -1,0 +1,444 @@
+"""The Engine.IO server: handshake, sid routing, options, hooks, middlewares and errors.
+
+``Server.wsgi`` answers every request under ``path``; each answer is a ``Response``
+or, for a WebSocket, the connection itself (the request's thread then becomes the
+reader). Refused requests get the protocol's error JSON and emit ``connection_error``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import secrets
+from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import parse_qs
+
+from werkzeug.datastructures import Headers
+from werkzeug.wrappers import Request
+
+from ..concurrency import Backend, backend_for_environ, get_backend
+from . import cookie as cookie_mod
+from . import packet
+from .cors import CorsPolicy
+from .polling import TransportError, deliver, poll
+from .socket import OPEN, Socket
+from .websocket import WebSocket, WebSocketClosed, accept_key, raw_socket, valid_upgrade, writer
+
+log = logging.getLogger("flask_ioengine.engineio")
+
+UNKNOWN_TRANSPORT, UNKNOWN_SID, BAD_HANDSHAKE_METHOD, BAD_REQUEST, FORBIDDEN, UNSUPPORTED_PROTOCOL_VERSION = range(6)
+MESSAGES = {
+    UNKNOWN_TRANSPORT: "Transport unknown",
+    UNKNOWN_SID: "Session ID unknown",
+    BAD_HANDSHAKE_METHOD: "Bad handshake method",
+    BAD_REQUEST: "Bad request",
+    FORBIDDEN: "Forbidden",
+    UNSUPPORTED_PROTOCOL_VERSION: "Unsupported protocol version",
+}
+_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+
+Middleware = Callable[[Any, Callable[..., Any]], Any]
+
+
+class Response:
+    """A complete HTTP answer."""
+
+    __slots__ = ("status", "headers", "body")
+
+    def __init__(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        self.status, self.headers, self.body = status, headers, body
+
+
+#: Returned instead of a Response when the request became a WebSocket.
+HIJACKED = Response(101, [], b"")
+
+_REASONS = {
+    101: "Switching Protocols", 200: "OK", 204: "No Content", 400: "Bad Request",
+    403: "Forbidden", 413: "Payload Too Large", 500: "Internal Server Error",
+}
+
+
+class EngineError(Exception):
+    """A refused request, carrying what the wire needs."""
+
+    def __init__(self, code: int, message: str | None = None, status: int | None = None,
+                 context: dict[str, Any] | None = None) -> None:
+        self.code = code
+        self.message = message or MESSAGES[code]
+        self.status = status or (403 if code == FORBIDDEN else 400)
+        self.context = context or {}
+        super().__init__(self.message)
+
+
+class Server:
+    """An Engine.IO v4 server; mount it with ``wsgi`` under ``path``."""
+
+    def __init__(
+        self,
+        *,
+        path: str = "/socket.io/",
+        ping_interval: float = 25.0,
+        ping_timeout: float = 20.0,
+        upgrade_timeout: float = 10.0,
+        max_http_buffer_size: int = 1_000_000,
+        transports: Iterable[str] = ("polling", "websocket"),
+        allow_upgrades: bool = True,
+        cookie: bool | dict[str, Any] | None = None,
+        cors: bool | dict[str, Any] | None = None,
+        allow_request: Callable[[Any], bool | str | None] | None = None,
+        request_class: type = Request,
+    ) -> None:
+        path = "/" + path.strip("/") + "/"
+        self.path = path
+        self.ping_interval = float(ping_interval)
+        self.ping_timeout = float(ping_timeout)
+        self.upgrade_timeout = float(upgrade_timeout)
+        self.max_http_buffer_size = int(max_http_buffer_size)
+        self.transports = tuple(transports)
+        for t in self.transports:
+            if t not in ("polling", "websocket"):
+                raise ValueError(f"unknown transport {t!r}")
+        self.allow_upgrades = allow_upgrades
+        self.cookie = cookie_mod.normalize(cookie)
+        self.cors = CorsPolicy(cors)
+        self.allow_request = allow_request
+        self.request_class = request_class
+        self.sockets: dict[str, Socket] = {}
+        self.middlewares: list[Middleware] = []
+        #: Turn objects given to ``use()`` into middlewares (the Flask session adapter).
+        self.middleware_adapters: list[Callable[[Any], Middleware | None]] = []
+        self._handlers: dict[str, list[Callable[..., Any]]] = {}
+        self._aio: Backend | None = None
+
+    # -- configuration -----------------------------------------------------------------
+
+    @property
+    def aio(self) -> Backend:
+        if self._aio is None:
+            from ..concurrency import eventlet_patched
+
+            self._aio = get_backend("eventlet" if eventlet_patched() else "threading")
+        return self._aio
+
+    @aio.setter
+    def aio(self, backend: Backend) -> None:
+        self._aio = backend
+
+    def on(self, event: str, handler: Callable[..., Any] | None = None) -> Any:
+        """Register ``handler`` for ``event`` (``connection``, ``connection_error``,
+        ``initial_headers``, ``headers``, ``close``); usable as a decorator."""
+
+        def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+            self._handlers.setdefault(event, []).append(fn)
+            return fn
+
+        return register(handler) if handler is not None else register
+
+    def emit(self, event: str, *args: Any) -> None:
+        for fn in self._handlers.get(event, ()):
+            try:
+                fn(*args)
+            except Exception:
+                log.exception("engine.io %r handler failed", event)
+
+    def use(self, middleware: Any) -> None:
+        """Add a middleware run for every Engine.IO HTTP request: a callable
+        ``(request, next)`` that calls ``next()`` to go on (``next(err)`` refuses), or
+        an object an adapter knows (a Flask ``SessionInterface``)."""
+        for adapt in self.middleware_adapters:
+            adapted = adapt(middleware)
+            if adapted is not None:
+                self.middlewares.append(adapted)
+                return
+        if not callable(middleware):
+            raise TypeError(f"cannot use {middleware!r} as an engine middleware")
+        self.middlewares.append(middleware)
+
+    # -- WSGI ----------------------------------------------------------------------------
+
+    def wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if self._aio is None:
+            self._aio = backend_for_environ(environ)
+        response = self.handle(environ)
+        if response is HIJACKED:
+            if "eventlet.input" in environ:
+                from eventlet.wsgi import WSGI_LOCAL
+
+                WSGI_LOCAL.already_handled = True
+                return []
+            if "werkzeug.socket" in environ:
+                # werkzeug's server treats this as a dropped connection: no response.
+                raise ConnectionAbortedError("websocket closed")
+            return []
+        reason = _REASONS.get(response.status, "")
+        start_response(f"{response.status} {reason}", response.headers)
+        return [response.body]
+
+    def handle(self, environ: dict[str, Any]) -> Response:
+        """Answer one request under ``path``."""
+        request = self.request_class(environ)
+        origin = environ.get("HTTP_ORIGIN")
+        try:
+            if not self.cors.allows(origin, environ.get("HTTP_HOST"),
+                                    environ.get("wsgi.url_scheme", "http")):
+                log.info("engine.io: origin %r refused", origin)
+                raise EngineError(FORBIDDEN, "Origin not allowed", context={"origin": origin})
+            cors = self.cors.headers(origin)
+            if environ.get("REQUEST_METHOD") == "OPTIONS" and self.cors.enabled:
+                headers = self.cors.headers(
+                    origin, preflight=True,
+                    request_headers=environ.get("HTTP_ACCESS_CONTROL_REQUEST_HEADERS"))
+                return Response(204, headers + [("Content-Length", "0")], b"")
+            return self._apply_middlewares(request, 0, cors)
+        except EngineError as err:
+            return self._refuse(request, err, self.cors.headers(origin))
+
+    def _refuse(self, request: Any, err: EngineError, cors: list[tuple[str, str]]) -> Response:
+        self.emit("connection_error", {
+            "req": request, "code": err.code, "message": err.message, "context": err.context,
+        })
+        body = json.dumps({"code": err.code, "message": err.message}).encode()
+        headers = [("Content-Type", "application/json")] + cors
+        return Response(err.status, headers, body)
+
+    def _apply_middlewares(self, request: Any, i: int, cors: list[tuple[str, str]]) -> Response:
+        if i == len(self.middlewares):
+            return self._verified(request, cors)
+        result: list[Response] = []
+
+        def next(err: Any = None) -> Response:
+            if err is not None:
+                raise EngineError(BAD_REQUEST, context={"name": "MIDDLEWARE_FAILURE",
+                                                        "error": str(err)})
+            response = self._apply_middlewares(request, i + 1, cors)
+            result.append(response)
+            return response
+
+        try:
+            self.middlewares[i](request, next)
+        except EngineError:
+            raise
+        except Exception as exc:
+            log.warning("engine.io middleware failed: %r", exc)
+            raise EngineError(BAD_REQUEST, context={"name": "MIDDLEWARE_FAILURE"}) from None
+        if not result:
+            raise EngineError(BAD_REQUEST, context={"name": "MIDDLEWARE_FAILURE"})
+        return result[0]
+
+    # -- routing -------------------------------------------------------------------------
+
+    def _verified(self, request: Any, cors: list[tuple[str, str]]) -> Response:
+        environ = request.environ
+        query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+        if query.get("EIO", [None])[-1] != "4":
+            raise EngineError(UNSUPPORTED_PROTOCOL_VERSION,
+                              context={"protocol": query.get("EIO", [None])[-1]})
+        transport = query.get("transport", [None])[-1]
+        if transport not in self.transports:
+            raise EngineError(UNKNOWN_TRANSPORT, context={"transport": transport})
+        method = environ.get("REQUEST_METHOD")
+        sid = query.get("sid", [None])[-1]
+        if sid is None:
+            if method != "GET":
+                raise EngineError(BAD_HANDSHAKE_METHOD, context={"method": method})
+            return self._handshake(request, transport, cors)
+        socket = self.sockets.get(sid)
+        if socket is None:
+            raise EngineError(UNKNOWN_SID, context={"sid": sid})
+        if transport == "websocket":
+            key = valid_upgrade(environ)
+            if (key is None or socket.transport != "polling" or socket.upgrading
+                    or not self.allow_upgrades or socket.state != OPEN):
+                raise EngineError(BAD_REQUEST, context={"name": "TRANSPORT_MISMATCH"})
+            return self._websocket(request, key, socket, self._headers(request, cors, None))
+        if socket.transport != "polling":
+            raise EngineError(BAD_REQUEST, context={"name": "TRANSPORT_MISMATCH"})
+        try:
+            if method == "GET":
+                payload = poll(self, socket)
+                return self._text(request, cors, payload)
+            if method == "POST":
+                body = self._read_body(request, socket)
+                deliver(socket, body)
+                return self._text(request, cors, "ok", "text/html")
+        except TransportError as err:
+            raise EngineError(err.code, err.message, status=err.status) from None
+        raise EngineError(BAD_HANDSHAKE_METHOD, context={"method": method})
+
+    def _read_body(self, request: Any, socket: Socket) -> bytes:
+        limit = self.max_http_buffer_size
+        length = request.content_length
+        if length is not None and length > limit:
+            socket.closed("transport error")
+            raise EngineError(BAD_REQUEST, "Payload too large", status=413)
+        stream = request.stream
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            chunk = stream.read(min(65536, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:
+                socket.closed("transport error")
+                raise EngineError(BAD_REQUEST, "Payload too large", status=413)
+        return b"".join(chunks)
+
+    # -- responses -----------------------------------------------------------------------
+
+    def _headers(self, request: Any, cors: list[tuple[str, str]],
+                 sid: str | None) -> list[tuple[str, str]]:
+        """CORS headers, then (on a handshake) the cookie and ``initial_headers``, then
+        ``headers``: what hooks add is validated so it cannot split the response."""
+        headers = Headers(cors)
+        if sid is not None:
+            if self.cookie is not None:
+                headers.add("Set-Cookie", cookie_mod.serialize(self.cookie, sid))
+            for fn in self._handlers.get("initial_headers", ()):
+                fn(headers, request)
+        for fn in self._handlers.get("headers", ()):
+            fn(headers, request)
+        out = []
+        for name, value in headers.items():
+            if not _TOKEN.match(name) or "\r" in value or "\n" in value:
+                raise ValueError(f"invalid header {name!r} from a headers hook")
+            out.append((name, value))
+        return out
+
+    def _text(self, request: Any, cors: list[tuple[str, str]], body: str,
+              content_type: str = "text/plain; charset=UTF-8", sid: str | None = None) -> Response:
+        headers = [("Content-Type", content_type), ("Cache-Control", "no-store")]
+        headers += self._headers(request, cors, sid)
+        return Response(200, headers, body.encode("utf-8"))
+
+    # -- sessions ------------------------------------------------------------------------
+
+    def _open_packet(self, upgrades: list[str], sid: str) -> str:
+        return "0" + json.dumps({
+            "sid": sid, "upgrades": upgrades,
+            "pingInterval": int(self.ping_interval * 1000),
+            "pingTimeout": int(self.ping_timeout * 1000),
+            "maxPayload": self.max_http_buffer_size,
+        }, separators=(",", ":"))
+
+    def _allowed(self, request: Any) -> None:
+        if self.allow_request is None:
+            return
+        try:
+            verdict = self.allow_request(request)
+        except Exception as exc:
+            log.warning("engine.io allow_request failed: %r", exc)
+            verdict = False
+        if verdict is True or verdict is None:
+            return
+        message = verdict if isinstance(verdict, str) and verdict else None
+        raise EngineError(FORBIDDEN, message, context={"message": message})
+
+    def _handshake(self, request: Any, transport: str, cors: list[tuple[str, str]]) -> Response:
+        key = None
+        if transport == "websocket":
+            key = valid_upgrade(request.environ)
+            if key is None:
+                raise EngineError(BAD_REQUEST, context={"name": "TRANSPORT_HANDSHAKE_ERROR"})
+        self._allowed(request)
+        sid = secrets.token_urlsafe(15)
+        headers = self._headers(request, cors, sid)
+        if key is not None:
+            return self._websocket(request, key, None, headers, sid)
+        upgrades = ["websocket"] if self.allow_upgrades and "websocket" in self.transports else []
+        socket = Socket(self, sid, request, "polling")
+        socket._queue(self._open_packet(upgrades, sid))
+        self._open(socket)
+        frames = socket.take()
+        body = packet.encode_payload(frames)
+        base = [("Content-Type", "text/plain; charset=UTF-8"), ("Cache-Control", "no-store")]
+        return Response(200, base + headers, body.encode("utf-8"))
+
+    def _open(self, socket: Socket) -> None:
+        self.sockets[socket.sid] = socket
+        socket.start_heartbeat()
+        self.emit("connection", socket)
+
+    def forget(self, socket: Socket) -> None:
+        if self.sockets.get(socket.sid) is socket:
+            del self.sockets[socket.sid]
+
+    # -- WebSocket -----------------------------------------------------------------------
+
+    def _websocket(self, request: Any, key: str, socket: Socket | None,
+                   headers: list[tuple[str, str]], sid: str | None = None) -> Response:
+        sock = raw_socket(request.environ)
+        if sock is None:
+            raise EngineError(BAD_REQUEST, "WebSocket unsupported by this WSGI server")
+        lines = [
+            "HTTP/1.1 101 Switching Protocols", "Upgrade: websocket", "Connection: Upgrade",
+            f"Sec-WebSocket-Accept: {accept_key(key)}",
+        ] + [f"{k}: {v}" for k, v in headers]
+        try:
+            sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        except OSError:
+            return HIJACKED
+        ws = WebSocket(sock, self.aio, self.max_http_buffer_size)
+        if socket is None:
+            assert sid is not None
+            socket = Socket(self, sid, request, "websocket")
+            socket._queue(self._open_packet([], sid))
+            self._open(socket)
+            self._run_websocket(ws, socket)
+        else:
+            self._upgrade(ws, socket)
+        return HIJACKED
+
+    def _upgrade(self, ws: WebSocket, socket: Socket) -> None:
+        """The probe dance: ``2probe``/``3probe``, free the pending poll, then ``5``."""
+        ws.sock.settimeout(self.upgrade_timeout)
+        try:
+            if ws.receive() != "2probe":
+                raise WebSocketClosed("no probe")
+            ws.send(["3probe"])
+            socket.upgrading = True
+            socket.wake.set()  # the pending GET answers with a NOOP
+            if ws.receive() != "5":
+                raise WebSocketClosed("no upgrade packet")
+        except WebSocketClosed as err:
+            log.info("engine.io %s: upgrade failed (%s)", socket.sid, err)
+            socket.upgrading = False
+            ws.close()
+            return
+        finally:
+            try:
+                ws.sock.settimeout(None)
+            except OSError:
+                pass
+        socket.upgrading = False
+        if socket.state != OPEN:
+            ws.close()
+            return
+        socket.upgraded = True
+        socket.transport = "websocket"
+        self.emit("upgrade", socket)
+        self._run_websocket(ws, socket)
+
+    def _run_websocket(self, ws: WebSocket, socket: Socket) -> None:
+        """Read in this thread, write in another, until the session ends."""
+        socket.abort = ws.shutdown
+        self.aio.spawn(writer, ws, socket)
+        try:
+            while socket.state != "closed":
+                frame = ws.receive()
+                try:
+                    type, data = packet.decode(frame)
+                except packet.PacketError as err:
+                    log.info("engine.io %s: bad packet (%s), closing", socket.sid, err)
+                    socket.closed("parse error")
+                    break
+                socket.receive(type, data)
+        except WebSocketClosed:
+            socket.closed("transport close")
+        except Exception:
+            log.exception("engine.io %s: websocket reader failed", socket.sid)
+            socket.closed("transport error")
+        ws.shutdown()

@@ -1,0 +1,199 @@
+"""One Engine.IO session: its lifecycle, heartbeat, upgrade and send buffer.
+
+Theory of operation
+-------------------
+A session lives in one of these states; the table says which packets it accepts from
+the client and what they do::
+
+    state      PONG          MESSAGE    CLOSE            UPGRADE (over the probe WS)
+    OPEN       next ping     dispatch   -> CLOSED         -> OPEN, upgraded
+    CLOSING    ignored       ignored    -> CLOSED         refused
+    CLOSED     ignored       ignored    ignored           refused
+
+Outgoing packets, already encoded, wait in one ``outbox``. Whichever transport is
+active drains it: the pending long-poll GET, or the WebSocket writer once upgraded.
+Because there is a single queue, an upgrade cannot reorder or lose packets: what the
+last poll did not take, the WebSocket sends first.
+
+The heartbeat is two timers: ``ping_interval`` after the open (or the last pong) the
+server queues a PING; if no PONG arrives within ``ping_timeout`` the session closes
+with "ping timeout". Timers are heap entries of the concurrency backend, not threads.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from . import packet
+from .packet import Data
+
+if TYPE_CHECKING:
+    from ..concurrency import Backend, Timer
+    from .server import Server
+
+log = logging.getLogger("flask_ioengine.engineio")
+
+OPEN, CLOSING, CLOSED = "open", "closing", "closed"
+
+
+class Socket:
+    """An Engine.IO session, addressed by ``sid``, independent of its transport."""
+
+    __slots__ = (
+        "server", "aio", "sid", "request", "transport", "upgrading", "upgraded", "state",
+        "outbox", "outbox_bytes", "wake", "polling", "close_reason", "on_message",
+        "on_close", "handler", "abort", "_ping_timer", "_pong_timer", "_release_timer", "__weakref__",
+    )
+
+    def __init__(self, server: Server, sid: str, request: Any, transport: str) -> None:
+        self.server = server
+        self.aio: Backend = server.aio
+        self.sid = sid
+        self.request = request
+        self.transport = transport
+        self.upgrading = False
+        self.upgraded = False
+        self.state = OPEN
+        self.outbox: deque[Data] = deque()
+        self.outbox_bytes = 0
+        self.wake = self.aio.event()
+        self.polling = False
+        self.close_reason: str | None = None
+        #: Called with each MESSAGE's data (str or bytes), in the reader's thread.
+        self.on_message: Callable[[Data], None] | None = None
+        #: Called once with the close reason.
+        self.on_close: Callable[[str], None] | None = None
+        #: Free for the layer above (the Socket.IO client object).
+        self.handler: Any = None
+        #: Set by the WebSocket transport: tears the connection down at once.
+        self.abort: Callable[[], None] | None = None
+        self._ping_timer: Timer | None = None
+        self._pong_timer: Timer | None = None
+        self._release_timer: Timer | None = None
+
+    def __repr__(self) -> str:
+        return f"<engineio.Socket {self.sid} {self.transport} {self.state}>"
+
+    # -- sending ---------------------------------------------------------------------
+
+    def send(self, data: Data) -> bool:
+        """Queue a MESSAGE (text or bytes); False when the session is not open."""
+        if self.state != OPEN:
+            return False
+        self._queue(data if isinstance(data, bytes) else "4" + data)
+        return True
+
+    def send_encoded(self, frames: list[Data]) -> bool:
+        """Queue MESSAGE packets already encoded for the wire (``"4..."`` or bytes)."""
+        if self.state != OPEN:
+            return False
+        for frame in frames:
+            self._queue(frame)
+        return True
+
+    def _queue(self, encoded: Data) -> None:
+        self.outbox.append(encoded)
+        self.outbox_bytes += len(encoded)
+        self.wake.set()
+
+    def take(self) -> list[Data]:
+        """Everything queued so far, in order, leaving the outbox empty."""
+        frames = list(self.outbox)
+        self.outbox.clear()
+        self.outbox_bytes = 0
+        return frames
+
+    # -- receiving -------------------------------------------------------------------
+
+    def receive(self, type: int, data: Data) -> None:
+        """Handle one packet from the client (over whichever transport carried it)."""
+        if self.state != OPEN:
+            return
+        if type == packet.MESSAGE:
+            if self.on_message is not None:
+                self.on_message(data)
+        elif type == packet.PONG:
+            self._on_pong()
+        elif type == packet.CLOSE:
+            self.closed("transport close")
+        elif type == packet.NOOP:
+            pass
+        else:  # OPEN, PING, UPGRADE outside the probe: a client speaking nonsense
+            log.info("engine.io %s: unexpected packet type %d, closing", self.sid, type)
+            self.closed("parse error")
+
+    # -- heartbeat -------------------------------------------------------------------
+
+    def start_heartbeat(self) -> None:
+        self._ping_timer = self.aio.call_later(self.server.ping_interval, self._ping)
+
+    def _ping(self) -> None:
+        self._ping_timer = None
+        if self.state != OPEN:
+            return
+        self._queue(packet.PING_PACKET)
+        self._pong_timer = self.aio.call_later(self.server.ping_timeout, self._ping_timeout)
+
+    def _on_pong(self) -> None:
+        if self._pong_timer is not None:
+            self._pong_timer.cancel()
+            self._pong_timer = None
+            self._ping_timer = self.aio.call_later(self.server.ping_interval, self._ping)
+
+    def _ping_timeout(self) -> None:
+        self._pong_timer = None
+        if self.state == OPEN:
+            # Timer callbacks must not block: the close handlers run user code.
+            self.aio.spawn(self.closed, "ping timeout")
+
+    # -- closing ---------------------------------------------------------------------
+
+    def close(self, reason: str = "forced close") -> None:
+        """Close from the server: the client gets a CLOSE packet, then the session ends."""
+        if self.state != OPEN:
+            return
+        self._queue(packet.CLOSE_PACKET)
+        self.state = CLOSING
+        # A polling client picks the CLOSE packet up with its next GET; if it never
+        # comes, the session is released after ping_timeout.
+        self._release_timer = self.aio.call_later(self.server.ping_timeout, self._release)
+        self._finish(reason)
+
+    def closed(self, reason: str) -> None:
+        """The session ended without a goodbye to send (client close, timeout, error)."""
+        if self.state == CLOSED:
+            return
+        prior = self.state
+        self.state = CLOSED
+        self.wake.set()
+        self._release()
+        if self.abort is not None:
+            self.abort()
+        if prior == OPEN:
+            self._finish(reason)
+
+    def _release(self) -> None:
+        self.state = CLOSED
+        self.wake.set()
+        if self._release_timer is not None:
+            self._release_timer.cancel()
+            self._release_timer = None
+        self.server.forget(self)
+
+    def _finish(self, reason: str) -> None:
+        self.close_reason = reason
+        for timer in (self._ping_timer, self._pong_timer):
+            if timer is not None:
+                timer.cancel()
+        self._ping_timer = self._pong_timer = None
+        log.debug("engine.io %s closed: %s", self.sid, reason)
+        on_close, self.on_close, self.on_message = self.on_close, None, None
+        if on_close is not None:
+            try:
+                on_close(reason)
+            except Exception:
+                log.exception("engine.io %s: close handler failed", self.sid)
+        self.server.emit("close", self, reason)
