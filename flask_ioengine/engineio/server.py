@@ -75,6 +75,18 @@ class EngineError(Exception):
 class Server:
     """An Engine.IO v4 server; mount it with ``wsgi`` under ``path``."""
 
+    path: str
+    ping_interval: float
+    ping_timeout: float
+    upgrade_timeout: float
+    max_http_buffer_size: int
+    transports: tuple[str, ...]
+    allow_upgrades: bool
+    cookie: dict[str, Any] | None
+    cors: CorsPolicy
+    allow_request: Callable[[Any], bool | str | None] | None
+    request_class: type
+
     def __init__(
         self,
         *,
@@ -90,22 +102,13 @@ class Server:
         allow_request: Callable[[Any], bool | str | None] | None = None,
         request_class: type = Request,
     ) -> None:
-        path = "/" + path.strip("/") + "/"
-        self.path = path
-        self.ping_interval = float(ping_interval)
-        self.ping_timeout = float(ping_timeout)
-        self.upgrade_timeout = float(upgrade_timeout)
-        self.max_http_buffer_size = int(max_http_buffer_size)
-        self.transports = tuple(transports)
-        for t in self.transports:
-            if t not in ("polling", "websocket"):
-                raise ValueError(f"unknown transport {t!r}")
-        self.allow_upgrades = allow_upgrades
-        self.cookie = cookie_mod.normalize(cookie)
-        self.cors = CorsPolicy(cors)
-        self.allow_request = allow_request
-        self.request_class = request_class
         self.sockets: dict[str, Socket] = {}
+        self.configure(
+            path=path, ping_interval=ping_interval, ping_timeout=ping_timeout,
+            upgrade_timeout=upgrade_timeout, max_http_buffer_size=max_http_buffer_size,
+            transports=transports, allow_upgrades=allow_upgrades, cookie=cookie, cors=cors,
+            allow_request=allow_request, request_class=request_class,
+        )
         self.middlewares: list[Middleware] = []
         #: Turn objects given to ``use()`` into middlewares (the Flask session adapter).
         self.middleware_adapters: list[Callable[[Any], Middleware | None]] = []
@@ -113,6 +116,40 @@ class Server:
         self._aio: Backend | None = None
 
     # -- configuration -----------------------------------------------------------------
+
+    OPTIONS = (
+        "path", "ping_interval", "ping_timeout", "upgrade_timeout", "max_http_buffer_size",
+        "transports", "allow_upgrades", "cookie", "cors", "allow_request", "request_class",
+    )
+
+    def configure(self, **options: Any) -> None:
+        """Set options after construction (the Flask extension applies app.config)."""
+        unknown = set(options) - set(self.OPTIONS)
+        if unknown:
+            raise TypeError(f"unknown Engine.IO option(s): {', '.join(sorted(unknown))}")
+        if "path" in options:
+            self.path = "/" + str(options["path"]).strip("/") + "/"
+        for name in ("ping_interval", "ping_timeout", "upgrade_timeout"):
+            if name in options:
+                setattr(self, name, float(options[name]))
+        if "max_http_buffer_size" in options:
+            self.max_http_buffer_size = int(options["max_http_buffer_size"])
+        if "transports" in options:
+            transports = options["transports"]
+            self.transports = (transports,) if isinstance(transports, str) else tuple(transports)
+            for t in self.transports:
+                if t not in ("polling", "websocket"):
+                    raise ValueError(f"unknown transport {t!r}")
+        if "allow_upgrades" in options:
+            self.allow_upgrades = bool(options["allow_upgrades"])
+        if "cookie" in options:
+            self.cookie = cookie_mod.normalize(options["cookie"])
+        if "cors" in options:
+            self.cors = CorsPolicy(options["cors"])
+        if "allow_request" in options:
+            self.allow_request = options["allow_request"]
+        if "request_class" in options:
+            self.request_class = options["request_class"]
 
     @property
     def aio(self) -> Backend:

@@ -1,0 +1,104 @@
+"""``IOEngine``: the Flask extension. Options and ``app.config``, the WSGI wrapping, the
+Flask contexts around handlers, and ``run()`` on eventlet's WSGI server."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from flask import Flask
+from flask.ctx import RequestContext
+
+from .socketio.server import Server
+
+log = logging.getLogger("flask_ioengine")
+
+CONFIG_PREFIX = "IOENGINE_"
+
+
+class _Middleware:
+    """WSGI middleware: Socket.IO requests go to the server, the rest to the Flask app."""
+
+    def __init__(self, io: IOEngine, wsgi_app: Callable[..., Any]) -> None:
+        self.io = io
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path.startswith(self.io.path) or path + "/" == self.io.path:
+            return self.io.wsgi(environ, start_response)
+        return self.wsgi_app(environ, start_response)
+
+
+class IOEngine(Server):
+    """Socket.IO for a Flask app: ``IOEngine(app, **options)`` or ``init_app(app)``.
+
+    Every option may also come from ``app.config["IOENGINE_<OPTION>"]``; options given
+    to the constructor win. Handlers run inside an app context and a request context
+    built from the handshake request, so ``request``, ``session``, ``g`` and
+    ``current_app`` work as in a view.
+    """
+
+    def __init__(self, app: Flask | None = None, **options: Any) -> None:
+        self._explicit = set(options)
+        super().__init__(**options)
+        self.app: Flask | None = None
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask) -> None:
+        from_config = {
+            key[len(CONFIG_PREFIX):].lower(): value
+            for key, value in app.config.items()
+            if key.startswith(CONFIG_PREFIX)
+        }
+        options = {k: v for k, v in from_config.items() if k not in self._explicit}
+        options.pop("message_queue", None)  # handled by the cluster adapter
+        if "request_class" not in self._explicit:
+            options["request_class"] = app.request_class
+        self.configure(**options)
+        self.app = app
+        app.extensions["ioengine"] = self
+        app.wsgi_app = _Middleware(self, app.wsgi_app)  # type: ignore[method-assign]
+
+    def call_handler(self, socket: Any, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run ``fn`` inside the app context and a request context of the handshake."""
+        app = self.app
+        if app is None:
+            return fn(*args)
+        request = socket.request
+        client = socket.client
+        session = getattr(request, "session", None)
+        if session is None:
+            session = client.context
+        ctx = RequestContext(app, request.environ, request=request, session=session)
+        ctx.push()
+        try:
+            if client.context is None and session is None:
+                client.context = ctx.session  # opened once per connection, then reused
+            return fn(*args)
+        finally:
+            ctx.pop()
+
+    def run(self, app: Flask | None = None, host: str = "127.0.0.1", port: int = 5000,
+            log_output: bool = False, **server_options: Any) -> None:
+        """Serve ``app`` on eventlet's WSGI server."""
+        import eventlet
+
+        from .concurrency import eventlet_patched, get_backend
+
+        if not eventlet_patched():
+            log.warning("eventlet is not monkey-patched: call eventlet.monkey_patch() at the "
+                        "top of your entry module, or blocking I/O in handlers stalls everyone")
+        import eventlet.wsgi
+
+        app = app or self.app
+        if app is None:
+            raise RuntimeError("IOEngine.run needs a Flask app")
+        self.engine.aio = get_backend("eventlet")
+        port = int(os.environ.get("PORT", port)) if port is None else port
+        log.info("flask_ioengine serving on http://%s:%d/", host, port)
+        sock = eventlet.listen((host, port))
+        eventlet.wsgi.server(sock, app, log_output=log_output, **server_options)
