@@ -10,7 +10,9 @@ from typing import Any
 
 from flask import Flask
 from flask.ctx import RequestContext
+from flask.sessions import SessionInterface
 
+from . import session as session_mod
 from .socketio.server import Server
 
 log = logging.getLogger("flask_ioengine")
@@ -41,12 +43,75 @@ class IOEngine(Server):
     ``current_app`` work as in a view.
     """
 
+    OPTIONS = (*Server.OPTIONS, "session_reload_interval", "message_queue")
+
     def __init__(self, app: Flask | None = None, **options: Any) -> None:
         self._explicit = set(options)
+        self.session_reload_interval: float | None = None
         super().__init__(**options)
         self.app: Flask | None = None
+        self.engine.middleware_adapters.append(self._adapt_session_interface)
         if app is not None:
             self.init_app(app)
+
+    def configure(self, **options: Any) -> None:
+        """Set options; ``session_reload_interval`` (seconds) reloads each socket's
+        session periodically and closes its transport once the session is gone."""
+        if "session_reload_interval" in options:
+            value = options.pop("session_reload_interval")
+            self.session_reload_interval = float(value) if value else None
+        if "message_queue" in options:
+            url = options.pop("message_queue")
+            if url:
+                raise NotImplementedError("message_queue needs the Redis adapter")
+        super().configure(**options)
+
+    def _adapt_session_interface(self, obj: Any) -> Any:
+        if not isinstance(obj, SessionInterface):
+            return None
+        if self.app is None:
+            raise RuntimeError("call io.engine.use(app.session_interface) after init_app(app)")
+        return session_mod.install(self, self.app, obj)
+
+    def _on_connection(self, conn: Any) -> None:
+        super()._on_connection(conn)
+        session = getattr(conn.request, "session", None)
+        if self.session_reload_interval and isinstance(session, session_mod.SocketSession):
+            self._watch_session(conn, session, self.session_reload_interval)
+
+    def _watch_session(self, conn: Any, session: session_mod.SocketSession,
+                       interval: float) -> None:
+        """Reload ``session`` every ``interval`` seconds; close ``conn`` once it is gone."""
+        aio = self.aio
+
+        def check() -> None:
+            if conn.state != "open":
+                return
+            try:
+                session.reload()
+            except Exception:
+                log.exception("periodic session reload failed")
+            finally:
+                session.release()
+            if session.gone:
+                log.info("session %s is gone: closing engine.io %s", session.sid, conn.sid)
+                conn.close()
+            elif conn.state == "open":
+                aio.call_later(interval, aio.spawn, check)
+
+        aio.call_later(interval, aio.spawn, check)
+
+    def logout(self) -> str | None:
+        """In a view: clear the Flask session (Flask-Session deletes it from the store at
+        the end of the request) and disconnect every socket in its session-id room, on
+        every node. Returns the session id."""
+        from flask import session
+
+        sid = getattr(session, "sid", None)
+        session.clear()
+        if sid:
+            self.in_(sid).disconnect_sockets()
+        return sid
 
     def init_app(self, app: Flask) -> None:
         from_config = {
@@ -55,7 +120,6 @@ class IOEngine(Server):
             if key.startswith(CONFIG_PREFIX)
         }
         options = {k: v for k, v in from_config.items() if k not in self._explicit}
-        options.pop("message_queue", None)  # handled by the cluster adapter
         if "request_class" not in self._explicit:
             options["request_class"] = app.request_class
         self.configure(**options)
@@ -80,6 +144,8 @@ class IOEngine(Server):
                 client.context = ctx.session  # opened once per connection, then reused
             return fn(*args)
         finally:
+            if isinstance(session, session_mod.SocketSession):
+                session.release()  # a reload() without save() must not keep the lock
             ctx.pop()
 
     def run(self, app: Flask | None = None, host: str = "127.0.0.1", port: int = 5000,

@@ -42,6 +42,11 @@ def poll(server: Server, socket: Socket) -> str:
         frames = socket.take()
     finally:
         socket.polling = False
+    if socket.state != OPEN and len(frames) > 1 and frames[-1] == packet.CLOSE_PACKET:
+        # Deliver what preceded the CLOSE first (the client acts on CLOSE at once and
+        # would otherwise take a server kick for a network failure); CLOSE comes next poll.
+        socket.outbox.append(frames.pop())
+        return packet.encode_payload(frames)
     if socket.state != OPEN:
         if not frames or frames[-1] != packet.CLOSE_PACKET:
             frames.append(packet.CLOSE_PACKET)

@@ -72,6 +72,10 @@ class EngineError(Exception):
         super().__init__(self.message)
 
 
+class HookError(Exception):
+    """A header hook failed or produced an invalid header (a server-side bug)."""
+
+
 class Server:
     """An Engine.IO v4 server; mount it with ``wsgi`` under ``path``."""
 
@@ -231,6 +235,10 @@ class Server:
             return self._apply_middlewares(request, 0, cors)
         except EngineError as err:
             return self._refuse(request, err, self.cors.headers(origin))
+        except HookError as err:
+            log.error("engine.io: %s", err)
+            body = json.dumps({"code": BAD_REQUEST, "message": "Internal server error"})
+            return Response(500, [("Content-Type", "application/json")], body.encode())
 
     def _refuse(self, request: Any, err: EngineError, cors: list[tuple[str, str]]) -> Response:
         self.emit("connection_error", {
@@ -255,7 +263,7 @@ class Server:
 
         try:
             self.middlewares[i](request, next)
-        except EngineError:
+        except (EngineError, HookError):
             raise
         except Exception as exc:
             log.warning("engine.io middleware failed: %r", exc)
@@ -294,12 +302,14 @@ class Server:
             raise EngineError(BAD_REQUEST, context={"name": "TRANSPORT_MISMATCH"})
         try:
             if method == "GET":
+                headers = self._headers(request, cors, None)  # before taking packets
                 payload = poll(self, socket)
-                return self._text(request, cors, payload)
+                return self._text(payload, headers)
             if method == "POST":
+                headers = self._headers(request, cors, None)
                 body = self._read_body(request, socket)
                 deliver(socket, body)
-                return self._text(request, cors, "ok", "text/html")
+                return self._text("ok", headers, "text/html")
         except TransportError as err:
             raise EngineError(err.code, err.message, status=err.status) from None
         raise EngineError(BAD_HANDSHAKE_METHOD, context={"method": method})
@@ -310,7 +320,11 @@ class Server:
         if length is not None and length > limit:
             socket.closed("transport error")
             raise EngineError(BAD_REQUEST, "Payload too large", status=413)
-        stream = request.stream
+        environ = request.environ
+        if length is None and "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+            stream = environ["wsgi.input"]  # the server de-chunks it; werkzeug would not
+        else:
+            stream = request.stream
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -334,22 +348,28 @@ class Server:
         if sid is not None:
             if self.cookie is not None:
                 headers.add("Set-Cookie", cookie_mod.serialize(self.cookie, sid))
-            for fn in self._handlers.get("initial_headers", ()):
+            try:
+                for fn in self._handlers.get("initial_headers", ()):
+                    fn(headers, request)
+            except Exception as exc:
+                raise HookError(f"an initial_headers hook failed: {exc!r}") from exc
+        try:
+            for fn in self._handlers.get("headers", ()):
                 fn(headers, request)
-        for fn in self._handlers.get("headers", ()):
-            fn(headers, request)
+        except Exception as exc:
+            raise HookError(f"a headers hook failed: {exc!r}") from exc
         out = []
         for name, value in headers.items():
             if not _TOKEN.match(name) or "\r" in value or "\n" in value:
-                raise ValueError(f"invalid header {name!r} from a headers hook")
+                raise HookError(f"invalid header {name[:40]!r} from a headers hook")
             out.append((name, value))
         return out
 
-    def _text(self, request: Any, cors: list[tuple[str, str]], body: str,
-              content_type: str = "text/plain; charset=UTF-8", sid: str | None = None) -> Response:
-        headers = [("Content-Type", content_type), ("Cache-Control", "no-store")]
-        headers += self._headers(request, cors, sid)
-        return Response(200, headers, body.encode("utf-8"))
+    @staticmethod
+    def _text(body: str, headers: list[tuple[str, str]],
+              content_type: str = "text/plain; charset=UTF-8") -> Response:
+        base = [("Content-Type", content_type), ("Cache-Control", "no-store")]
+        return Response(200, base + headers, body.encode("utf-8"))
 
     # -- sessions ------------------------------------------------------------------------
 
@@ -389,10 +409,7 @@ class Server:
         socket = Socket(self, sid, request, "polling")
         socket._queue(self._open_packet(upgrades, sid))
         self._open(socket)
-        frames = socket.take()
-        body = packet.encode_payload(frames)
-        base = [("Content-Type", "text/plain; charset=UTF-8"), ("Cache-Control", "no-store")]
-        return Response(200, base + headers, body.encode("utf-8"))
+        return self._text(packet.encode_payload(socket.take()), headers)
 
     def _open(self, socket: Socket) -> None:
         self.sockets[socket.sid] = socket

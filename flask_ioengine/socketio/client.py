@@ -120,9 +120,6 @@ class Client:
             self.aio.spawn(self.conn.close, "forced close")
 
     def _connect(self, p: sio.Packet) -> None:
-        if self._connect_timer is not None:
-            self._connect_timer.cancel()
-            self._connect_timer = None
         if p.nsp in self.sockets:
             log.info("socket.io %s: second CONNECT to %r ignored", self.conn.sid, p.nsp[:64])
             return
@@ -143,6 +140,9 @@ class Client:
             return
         if self.conn.state != "open":
             return
+        if self._connect_timer is not None:  # only a successful CONNECT stops the clock
+            self._connect_timer.cancel()
+            self._connect_timer = None
         self.sockets[nsp.name] = socket
         nsp.add(socket)
         socket.connected = True

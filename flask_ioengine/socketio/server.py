@@ -43,7 +43,7 @@ class Server:
     """A Socket.IO server. Engine.IO options (``ping_interval``, ``cookie``, ``cors``,
     ``allow_request``, ...) are passed through to ``self.engine``."""
 
-    OPTIONS = ("serve_client", "connect_timeout", "adapter", "max_attachments")
+    OPTIONS: tuple[str, ...] = ("serve_client", "connect_timeout", "adapter", "max_attachments")
 
     def __init__(self, **options: Any) -> None:
         self.engine = EngineServer()

@@ -171,5 +171,26 @@ def index():
     return "sio test app"
 
 
+@io.on("connection")
+def on_connection_more(socket):
+    """More handlers of the main namespace, used by tests/test_socketio_*client.py."""
+
+    @socket.on("handshake")
+    def handshake():
+        return {"auth": socket.handshake["auth"], "query": socket.handshake["query"],
+                "url": socket.handshake["url"], "address": socket.handshake["address"],
+                "id": socket.id}
+
+    @socket.on("session seen")
+    def session_seen():
+        return session.get("seen", 0)
+
+    @socket.on("send binary")
+    def send_binary(*args):
+        socket.emit("binary event", {"bytes": b"\x01\x02\xfe", "list": [b"x", {"deep": b""}]},
+                    *args)
+        return "sent"
+
+
 if __name__ == "__main__":
     io.run(app, port=int(sys.argv[1]))

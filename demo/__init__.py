@@ -1,0 +1,1 @@
+"""The seed demo: a live session counter shared by HTTP views and Socket.IO."""
