@@ -63,7 +63,8 @@ class Proc:
         return self.proc.pid
 
     def output(self) -> str:
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         return self.log_path.read_bytes().decode("utf-8", "replace")
 
     def wait_output(self, text: str, timeout: float = 10.0) -> str:
