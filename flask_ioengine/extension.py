@@ -34,6 +34,28 @@ class _Middleware:
         return self.wsgi_app(environ, start_response)
 
 
+class _HandlerContext(RequestContext):
+    """A request context pushed once per handler call, matched and opened only once."""
+
+    busy = False
+    _matched = False
+
+    def match_request(self) -> None:
+        if not self._matched:
+            self._matched = True
+            super().match_request()
+
+    @property
+    def session_object(self) -> Any:
+        return self._session
+
+    def twin(self) -> _HandlerContext:
+        twin = _HandlerContext(self.app, self.request.environ, request=self.request,
+                               session=self._session)
+        twin._matched = True
+        return twin
+
+
 class IOEngine(Server):
     """Socket.IO for a Flask app: ``IOEngine(app, **options)`` or ``init_app(app)``.
 
@@ -128,25 +150,33 @@ class IOEngine(Server):
         app.wsgi_app = _Middleware(self, app.wsgi_app)  # type: ignore[method-assign]
 
     def call_handler(self, socket: Any, fn: Callable[..., Any], *args: Any) -> Any:
-        """Run ``fn`` inside the app context and a request context of the handshake."""
+        """Run ``fn`` inside a fresh app context and a request context of the handshake.
+
+        The request context is built once per connection (its URL matched once, its
+        session opened once) and pushed again for each call; a nested or concurrent call
+        gets its own copy sharing the request and session.
+        """
         app = self.app
         if app is None:
             return fn(*args)
-        request = socket.request
         client = socket.client
-        session = getattr(request, "session", None)
-        if session is None:
-            session = client.context
-        ctx = RequestContext(app, request.environ, request=request, session=session)
+        ctx: _HandlerContext | None = client.context
+        if ctx is None:
+            request = socket.request
+            ctx = client.context = _HandlerContext(
+                app, request.environ, request=request, session=getattr(request, "session", None))
+        elif ctx.busy:
+            ctx = ctx.twin()
+        ctx.busy = True
         ctx.push()
         try:
-            if client.context is None and session is None:
-                client.context = ctx.session  # opened once per connection, then reused
             return fn(*args)
         finally:
+            session = ctx.session_object
             if isinstance(session, session_mod.SocketSession):
                 session.release()  # a reload() without save() must not keep the lock
             ctx.pop()
+            ctx.busy = False
 
     def run(self, app: Flask | None = None, host: str = "127.0.0.1", port: int = 5000,
             log_output: bool = False, **server_options: Any) -> None:

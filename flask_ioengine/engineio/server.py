@@ -24,7 +24,7 @@ from . import packet
 from .cors import CorsPolicy
 from .polling import TransportError, deliver, poll
 from .socket import OPEN, Socket
-from .websocket import WebSocket, WebSocketClosed, accept_key, raw_socket, valid_upgrade, writer
+from .websocket import WebSocket, WebSocketClosed, accept_key, attach, raw_socket, valid_upgrade
 
 log = logging.getLogger("flask_ioengine.engineio")
 
@@ -477,9 +477,9 @@ class Server:
         self._run_websocket(ws, socket)
 
     def _run_websocket(self, ws: WebSocket, socket: Socket) -> None:
-        """Read in this thread, write in another, until the session ends."""
+        """Read in this thread until the session ends; writes go as ``attach`` says."""
         socket.abort = ws.shutdown
-        self.aio.spawn(writer, ws, socket)
+        attach(ws, socket)
         try:
             while socket.state != "closed":
                 frame = ws.receive()

@@ -45,7 +45,7 @@ class Socket:
     __slots__ = (
         "server", "aio", "sid", "request", "transport", "upgrading", "upgraded", "state",
         "outbox", "outbox_bytes", "wake", "polling", "close_reason", "on_message",
-        "on_close", "handler", "abort", "_ping_timer", "_pong_timer", "_release_timer", "__weakref__",
+        "on_close", "handler", "abort", "flush", "_ping_timer", "_pong_timer", "_release_timer", "__weakref__",
     )
 
     def __init__(self, server: Server, sid: str, request: Any, transport: str) -> None:
@@ -70,6 +70,8 @@ class Socket:
         self.handler: Any = None
         #: Set by the WebSocket transport: tears the connection down at once.
         self.abort: Callable[[], None] | None = None
+        #: Set by the WebSocket transport under eventlet: writes the outbox right away.
+        self.flush: Callable[[], None] | None = None
         self._ping_timer: Timer | None = None
         self._pong_timer: Timer | None = None
         self._release_timer: Timer | None = None
@@ -90,14 +92,22 @@ class Socket:
         """Queue MESSAGE packets already encoded for the wire (``"4..."`` or bytes)."""
         if self.state != OPEN:
             return False
+        self.outbox.extend(frames)
         for frame in frames:
-            self._queue(frame)
+            self.outbox_bytes += len(frame)
+        if self.flush is not None:
+            self.flush()
+        else:
+            self.wake.set()
         return True
 
     def _queue(self, encoded: Data) -> None:
         self.outbox.append(encoded)
         self.outbox_bytes += len(encoded)
-        self.wake.set()
+        if self.flush is not None:
+            self.flush()
+        else:
+            self.wake.set()
 
     def take(self) -> list[Data]:
         """Everything queued so far, in order, leaving the outbox empty."""

@@ -23,7 +23,7 @@ from wsproto.events import (
 )
 from wsproto.frame_protocol import CloseReason
 
-from .packet import Data
+from .packet import CLOSE_PACKET, Data
 
 if TYPE_CHECKING:
     from ..concurrency import Backend
@@ -75,26 +75,78 @@ class WebSocketClosed(Exception):
 
 
 class WebSocket:
-    """A server-side WebSocket over a connected socket, after the 101 was sent."""
+    """A server-side WebSocket over a connected socket, after the 101 was sent.
 
-    __slots__ = ("sock", "conn", "lock", "max_message", "_parts", "_size", "closed")
+    Under eventlet, writes go straight to the non-blocking socket from whichever green
+    thread sends; only when the kernel buffer is full does the rest wait in ``out`` for
+    a drain green thread (which exists only then). ``buffered`` is what waits.
+    Under threads (``flask run``) writes are blocking and serialized by a lock.
+    """
+
+    __slots__ = ("sock", "raw", "aio", "conn", "lock", "max_message", "_parts", "_size",
+                 "closed", "out", "writing", "close_pending", "on_broken")
 
     def __init__(self, sock: Any, aio: Backend, max_message: int) -> None:
         self.sock = sock
+        self.raw = getattr(sock, "fd", None) if aio.name == "eventlet" else None
+        self.aio = aio
         self.conn = Connection(ConnectionType.SERVER)
         self.lock = aio.lock()
         self.max_message = max_message
         self._parts: list[Any] = []
         self._size = 0
         self.closed = False
+        self.out = bytearray()
+        self.writing = False
+        self.close_pending = False
+        #: Called (in a green thread of its own) when a buffered write fails.
+        self.on_broken: Any = None
+
+    @property
+    def buffered(self) -> int:
+        return len(self.out)
 
     def _write(self, data: bytes) -> None:
-        with self.lock:
-            try:
-                self.sock.sendall(data)
-            except OSError as err:
-                self.closed = True
-                raise WebSocketClosed(str(err)) from None
+        if self.closed:
+            raise WebSocketClosed("closed")
+        if self.raw is None:
+            with self.lock:
+                try:
+                    self.sock.sendall(data)
+                except OSError as err:
+                    self.closed = True
+                    raise WebSocketClosed(str(err)) from None
+            return
+        if self.writing:
+            self.out += data
+            return
+        try:
+            sent = self.raw.send(data)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError as err:
+            self.closed = True
+            raise WebSocketClosed(str(err)) from None
+        if sent < len(data):
+            self.out += memoryview(data)[sent:]
+            self.writing = True
+            self.aio.spawn(self._drain)
+
+    def _drain(self) -> None:
+        try:
+            while self.out:
+                chunk = bytes(self.out)
+                self.out.clear()
+                self.sock.sendall(chunk)
+        except OSError:
+            self.closed = True
+            self.out.clear()
+            if self.on_broken is not None:
+                self.on_broken()
+        finally:
+            self.writing = False
+        if self.close_pending:
+            self.shutdown()
 
     def send(self, frames: list[Data]) -> None:
         """Write messages (str → text frame, bytes → binary frame) in one write."""
@@ -104,13 +156,17 @@ class WebSocket:
         self._write(out)
 
     def close(self, code: int = 1000, reason: str | None = None) -> None:
-        """Send a close frame (if still possible) and shut the socket down."""
+        """Send a close frame (if still possible) and shut the socket down once what is
+        buffered has been written."""
         if self.conn.state in (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING):
             try:
                 self._write(self.conn.send(CloseConnection(code=code, reason=reason)))
             except WebSocketClosed:
                 pass
-        self.shutdown()
+        if self.writing:
+            self.close_pending = True
+        else:
+            self.shutdown()
 
     def shutdown(self) -> None:
         self.closed = True
@@ -165,8 +221,35 @@ class WebSocket:
             self.conn.receive_data(data)
 
 
+def attach(ws: WebSocket, socket: Socket) -> None:
+    """Make ``ws`` the session's transport: under eventlet, queued packets are written
+    at once by the sender; under threads, by a writer thread."""
+    if ws.raw is None:
+        socket.aio.spawn(writer, ws, socket)
+        return
+
+    def broken() -> None:
+        socket.closed("transport close")
+
+    def flush() -> None:
+        frames = socket.take()
+        if not frames:
+            return
+        try:
+            ws.send(frames)
+        except WebSocketClosed:
+            socket.aio.spawn(broken)  # may run in a hub timer: never run handlers here
+            return
+        if frames[-1] == CLOSE_PACKET:
+            ws.close()
+
+    ws.on_broken = broken
+    socket.flush = flush
+    flush()
+
+
 def writer(ws: WebSocket, socket: Socket) -> None:
-    """Drain the session's outbox into the WebSocket until the session ends."""
+    """Drain the session's outbox into the WebSocket until the session ends (threads)."""
     try:
         while True:
             if not socket.outbox and socket.state == "open":
