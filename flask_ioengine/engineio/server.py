@@ -84,6 +84,7 @@ class Server:
     ping_timeout: float
     upgrade_timeout: float
     max_http_buffer_size: int
+    max_write_buffer: int
     transports: tuple[str, ...]
     allow_upgrades: bool
     cookie: dict[str, Any] | None
@@ -99,6 +100,7 @@ class Server:
         ping_timeout: float = 20.0,
         upgrade_timeout: float = 10.0,
         max_http_buffer_size: int = 1_000_000,
+        max_write_buffer: int = 1_000_000,
         transports: Iterable[str] = ("polling", "websocket"),
         allow_upgrades: bool = True,
         cookie: bool | dict[str, Any] | None = None,
@@ -110,6 +112,7 @@ class Server:
         self.configure(
             path=path, ping_interval=ping_interval, ping_timeout=ping_timeout,
             upgrade_timeout=upgrade_timeout, max_http_buffer_size=max_http_buffer_size,
+            max_write_buffer=max_write_buffer,
             transports=transports, allow_upgrades=allow_upgrades, cookie=cookie, cors=cors,
             allow_request=allow_request, request_class=request_class,
         )
@@ -124,6 +127,7 @@ class Server:
     OPTIONS = (
         "path", "ping_interval", "ping_timeout", "upgrade_timeout", "max_http_buffer_size",
         "transports", "allow_upgrades", "cookie", "cors", "allow_request", "request_class",
+        "max_write_buffer",
     )
 
     def configure(self, **options: Any) -> None:
@@ -138,6 +142,8 @@ class Server:
                 setattr(self, name, float(options[name]))
         if "max_http_buffer_size" in options:
             self.max_http_buffer_size = int(options["max_http_buffer_size"])
+        if "max_write_buffer" in options:
+            self.max_write_buffer = int(options["max_write_buffer"])
         if "transports" in options:
             transports = options["transports"]
             self.transports = (transports,) if isinstance(transports, str) else tuple(transports)
@@ -480,8 +486,13 @@ class Server:
         """Read in this thread until the session ends; writes go as ``attach`` says."""
         socket.abort = ws.shutdown
         attach(ws, socket)
+        sleep = self.aio.sleep
+        count = 0
         try:
             while socket.state != "closed":
+                count += 1
+                if count % 16 == 0:
+                    sleep(0)  # a flooding client must not monopolize the hub
                 frame = ws.receive()
                 try:
                     type, data = packet.decode(frame)

@@ -45,7 +45,7 @@ class Socket:
     __slots__ = (
         "server", "aio", "sid", "request", "transport", "upgrading", "upgraded", "state",
         "outbox", "outbox_bytes", "wake", "polling", "close_reason", "on_message",
-        "on_close", "handler", "abort", "flush", "_ping_timer", "_pong_timer", "_release_timer", "__weakref__",
+        "on_close", "handler", "abort", "flush", "buffered", "_overflowed", "_ping_timer", "_pong_timer", "_release_timer", "__weakref__",
     )
 
     def __init__(self, server: Server, sid: str, request: Any, transport: str) -> None:
@@ -72,6 +72,9 @@ class Socket:
         self.abort: Callable[[], None] | None = None
         #: Set by the WebSocket transport under eventlet: writes the outbox right away.
         self.flush: Callable[[], None] | None = None
+        #: Set by the WebSocket transport: bytes written but still waiting for the client.
+        self.buffered: Callable[[], int] | None = None
+        self._overflowed = False
         self._ping_timer: Timer | None = None
         self._pong_timer: Timer | None = None
         self._release_timer: Timer | None = None
@@ -95,19 +98,37 @@ class Socket:
         self.outbox.extend(frames)
         for frame in frames:
             self.outbox_bytes += len(frame)
-        if self.flush is not None:
-            self.flush()
-        else:
-            self.wake.set()
+        self._push()
         return True
 
     def _queue(self, encoded: Data) -> None:
         self.outbox.append(encoded)
         self.outbox_bytes += len(encoded)
+        self._push()
+
+    def _push(self) -> None:
         if self.flush is not None:
             self.flush()
         else:
             self.wake.set()
+        if self.backlog() > self.server.max_write_buffer:
+            self.overflow()
+
+    def backlog(self) -> int:
+        """Bytes queued for this client and not yet taken by it."""
+        return self.outbox_bytes + (self.buffered() if self.buffered is not None else 0)
+
+    def overflow(self) -> None:
+        """The client stopped reading: drop what waits and end the session ("buffer full")."""
+        if self.state != OPEN:
+            return
+        log.info("engine.io %s: more than %d bytes waiting for the client, closing",
+                 self.sid, self.server.max_write_buffer)
+        self.state = CLOSING  # refuse further packets at once
+        self._overflowed = True
+        self.outbox.clear()
+        self.outbox_bytes = 0
+        self.aio.spawn(self.closed, "buffer full")
 
     def take(self) -> list[Data]:
         """Everything queued so far, in order, leaving the outbox empty."""
@@ -182,7 +203,8 @@ class Socket:
         self._release()
         if self.abort is not None:
             self.abort()
-        if prior == OPEN:
+        if prior == OPEN or self._overflowed:
+            self._overflowed = False
             self._finish(reason)
 
     def _release(self) -> None:

@@ -244,6 +244,7 @@ def attach(ws: WebSocket, socket: Socket) -> None:
             ws.close()
 
     ws.on_broken = broken
+    socket.buffered = lambda: len(ws.out)
     socket.flush = flush
     flush()
 

@@ -30,7 +30,7 @@ _CLOSE = object()
 
 class Client:
     __slots__ = ("server", "conn", "aio", "decoder", "sockets", "_queue", "_running",
-                 "_connect_timer", "context", "__weakref__")
+                 "_paused", "_connect_timer", "context", "__weakref__")
 
     def __init__(self, server: Server, conn: EngineSocket) -> None:
         self.server = server
@@ -40,6 +40,7 @@ class Client:
         self.sockets: dict[str, Socket] = {}
         self._queue: deque[Any] = deque()
         self._running = False
+        self._paused: Any = None
         #: Free for the server's ``call_handler`` (the Flask extension caches there).
         self.context: Any = None
         conn.handler = self
@@ -79,9 +80,16 @@ class Client:
         if not self._running:
             self._running = True
             self.aio.spawn(self._drain)
+        elif len(self._queue) > self.server.max_queued_events and item.__class__ is not tuple:
+            # Too many events waiting: stop reading this client until half are handled
+            # (TCP pushes back on it); nothing is dropped.
+            paused = self._paused = self.aio.event()
+            paused.wait(30.0)
+            self._paused = None
 
     def _drain(self) -> None:
         queue = self._queue
+        count = 0
         while True:
             while queue:
                 item = queue.popleft()
@@ -89,6 +97,11 @@ class Client:
                     self._process(item)
                 except Exception:
                     log.exception("socket.io %s: dispatch failed", self.conn.sid)
+                count += 1
+                if count % 16 == 0:
+                    self.aio.sleep(0)  # let other connections run between bursts
+                if self._paused is not None and len(queue) <= self.server.max_queued_events // 2:
+                    self._paused.set()
             self._running = False
             if not queue:
                 return
@@ -167,8 +180,8 @@ class Client:
 
     def write_frames(self, frames: list[str | bytes], volatile: bool = False) -> bool:
         conn = self.conn
-        if volatile and (conn.outbox or conn.upgrading):
-            return False
+        if volatile and (conn.backlog() or conn.upgrading):
+            return False  # volatile packets are dropped first when the client lags
         return conn.send_encoded(frames)
 
     # -- helpers -------------------------------------------------------------------------

@@ -43,7 +43,8 @@ class Server:
     """A Socket.IO server. Engine.IO options (``ping_interval``, ``cookie``, ``cors``,
     ``allow_request``, ...) are passed through to ``self.engine``."""
 
-    OPTIONS: tuple[str, ...] = ("serve_client", "connect_timeout", "adapter", "max_attachments")
+    OPTIONS: tuple[str, ...] = (
+        "serve_client", "connect_timeout", "adapter", "max_attachments", "max_queued_events")
 
     def __init__(self, **options: Any) -> None:
         self.engine = EngineServer()
@@ -52,6 +53,7 @@ class Server:
         self.connect_timeout = 45.0
         self.adapter_class: type[Adapter] = Adapter
         self.max_attachments = 10
+        self.max_queued_events = 1000
         self._client_dist: Path | None = None
         self.nsps: dict[str, Namespace] = {}
         self.parent_nsps: list[ParentNamespace] = []
@@ -74,6 +76,8 @@ class Server:
             self.adapter_class = options.pop("adapter")
         if "max_attachments" in options:
             self.max_attachments = int(options.pop("max_attachments"))
+        if "max_queued_events" in options:
+            self.max_queued_events = int(options.pop("max_queued_events"))
         if options:
             self.engine.configure(**options)
 

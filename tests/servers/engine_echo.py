@@ -50,6 +50,12 @@ def connection(socket):
     def on_message(data):
         if data == "close":
             socket.close()
+        elif isinstance(data, str) and data.startswith("blast:"):
+            # "blast:N:SIZE": N messages of SIZE bytes (backpressure tests)
+            _, n, size = data.split(":")
+            for i in range(int(n)):
+                if not socket.send(str(i % 10) * int(size)):
+                    break
         else:
             socket.send(data)
 
