@@ -25,6 +25,7 @@ from .cors import CorsPolicy
 from .polling import TransportError, deliver, poll
 from .socket import OPEN, Socket
 from .websocket import WebSocket, WebSocketClosed, accept_key, attach, raw_socket, valid_upgrade
+from .wsframe import negotiate_deflate
 
 log = logging.getLogger("flask_ioengine.engineio")
 
@@ -85,6 +86,7 @@ class Server:
     upgrade_timeout: float
     max_http_buffer_size: int
     max_write_buffer: int
+    per_message_deflate: int | None
     transports: tuple[str, ...]
     allow_upgrades: bool
     cookie: dict[str, Any] | None
@@ -101,6 +103,7 @@ class Server:
         upgrade_timeout: float = 10.0,
         max_http_buffer_size: int = 1_000_000,
         max_write_buffer: int = 1_000_000,
+        per_message_deflate: bool | int | dict[str, Any] | None = False,
         transports: Iterable[str] = ("polling", "websocket"),
         allow_upgrades: bool = True,
         cookie: bool | dict[str, Any] | None = None,
@@ -112,7 +115,7 @@ class Server:
         self.configure(
             path=path, ping_interval=ping_interval, ping_timeout=ping_timeout,
             upgrade_timeout=upgrade_timeout, max_http_buffer_size=max_http_buffer_size,
-            max_write_buffer=max_write_buffer,
+            max_write_buffer=max_write_buffer, per_message_deflate=per_message_deflate,
             transports=transports, allow_upgrades=allow_upgrades, cookie=cookie, cors=cors,
             allow_request=allow_request, request_class=request_class,
         )
@@ -127,7 +130,7 @@ class Server:
     OPTIONS = (
         "path", "ping_interval", "ping_timeout", "upgrade_timeout", "max_http_buffer_size",
         "transports", "allow_upgrades", "cookie", "cors", "allow_request", "request_class",
-        "max_write_buffer",
+        "max_write_buffer", "per_message_deflate",
     )
 
     def configure(self, **options: Any) -> None:
@@ -144,6 +147,14 @@ class Server:
             self.max_http_buffer_size = int(options["max_http_buffer_size"])
         if "max_write_buffer" in options:
             self.max_write_buffer = int(options["max_write_buffer"])
+        if "per_message_deflate" in options:
+            # False/None: off (Node's default); True: compress messages >= 1024 bytes;
+            # {"threshold": n} or n: from n bytes.
+            pmd = options["per_message_deflate"]
+            if isinstance(pmd, dict):
+                pmd = int(pmd.get("threshold", 1024))
+            self.per_message_deflate = (
+                None if pmd is None or pmd is False else 1024 if pmd is True else int(pmd))
         if "transports" in options:
             transports = options["transports"]
             self.transports = (transports,) if isinstance(transports, str) else tuple(transports)
@@ -437,11 +448,17 @@ class Server:
             "HTTP/1.1 101 Switching Protocols", "Upgrade: websocket", "Connection: Upgrade",
             f"Sec-WebSocket-Accept: {accept_key(key)}",
         ] + [f"{k}: {v}" for k, v in headers]
+        threshold = None
+        if self.per_message_deflate is not None:
+            accepted = negotiate_deflate(request.environ.get("HTTP_SEC_WEBSOCKET_EXTENSIONS"))
+            if accepted is not None:
+                lines.append(f"Sec-WebSocket-Extensions: {accepted}")
+                threshold = self.per_message_deflate
         try:
             sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
         except OSError:
             return HIJACKED
-        ws = WebSocket(sock, self.aio, self.max_http_buffer_size)
+        ws = WebSocket(sock, self.aio, self.max_http_buffer_size, threshold)
         if socket is None:
             assert sid is not None
             socket = Socket(self, sid, request, "websocket")

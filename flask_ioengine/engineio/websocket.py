@@ -1,5 +1,5 @@
 """The WebSocket transport: our own RFC 6455 handshake (so the ``headers`` hook, the cookie
-and the origin checks apply to the 101 response) and wsproto for the framing.
+and the origin checks apply to the 101 response) over the sans-I/O ``wsframe`` codec.
 
 The request's green thread reads; a second one writes what the session queues, so a
 client that stops reading blocks only its own writer.
@@ -13,16 +13,7 @@ import logging
 import socket as _socket
 from typing import TYPE_CHECKING, Any
 
-from wsproto.connection import Connection, ConnectionState, ConnectionType
-from wsproto.events import (
-    BytesMessage,
-    CloseConnection,
-    Message,
-    Ping,
-    TextMessage,
-)
-from wsproto.frame_protocol import CloseReason
-
+from . import wsframe
 from .packet import CLOSE_PACKET, Data
 
 if TYPE_CHECKING:
@@ -83,19 +74,20 @@ class WebSocket:
     Under threads (``flask run``) writes are blocking and serialized by a lock.
     """
 
-    __slots__ = ("sock", "raw", "aio", "conn", "lock", "max_message", "_parts", "_size",
-                 "closed", "out", "writing", "close_pending", "on_broken")
+    __slots__ = ("sock", "raw", "aio", "parser", "lock", "deflate_threshold", "closed",
+                 "close_sent", "out", "writing", "close_pending", "on_broken")
 
-    def __init__(self, sock: Any, aio: Backend, max_message: int) -> None:
+    def __init__(self, sock: Any, aio: Backend, max_message: int,
+                 deflate_threshold: int | None = None) -> None:
         self.sock = sock
         self.raw = getattr(sock, "fd", None) if aio.name == "eventlet" else None
         self.aio = aio
-        self.conn = Connection(ConnectionType.SERVER)
+        self.parser = wsframe.Parser(max_message, deflate=deflate_threshold is not None)
         self.lock = aio.lock()
-        self.max_message = max_message
-        self._parts: list[Any] = []
-        self._size = 0
+        #: Compress messages at least this long (None: permessage-deflate not in use).
+        self.deflate_threshold = deflate_threshold
         self.closed = False
+        self.close_sent = False
         self.out = bytearray()
         self.writing = False
         self.close_pending = False
@@ -152,15 +144,19 @@ class WebSocket:
         """Write messages (str → text frame, bytes → binary frame) in one write."""
         if self.closed:
             raise WebSocketClosed("closed")
-        out = b"".join(self.conn.send(Message(data=f)) for f in frames)  # type: ignore[type-var]
-        self._write(out)
+        threshold = self.deflate_threshold
+        if len(frames) == 1:
+            self._write(wsframe.message_frame(frames[0], threshold))
+        else:
+            self._write(b"".join(wsframe.message_frame(f, threshold) for f in frames))
 
     def close(self, code: int = 1000, reason: str | None = None) -> None:
         """Send a close frame (if still possible) and shut the socket down once what is
         buffered has been written."""
-        if self.conn.state in (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING):
+        if not self.close_sent and not self.closed:
+            self.close_sent = True
             try:
-                self._write(self.conn.send(CloseConnection(code=code, reason=reason)))
+                self._write(wsframe.close_frame(code, reason or ""))
             except WebSocketClosed:
                 pass
         if self.writing:
@@ -177,37 +173,24 @@ class WebSocket:
 
     def receive(self) -> Data:
         """The next whole message; raises WebSocketClosed when the connection ends."""
+        parser = self.parser
         while True:
-            for event in self.conn.events():
-                if isinstance(event, (TextMessage, BytesMessage)):
-                    self._size += len(event.data)
-                    if self._size > self.max_message:
-                        log.info("websocket: message over %d bytes, closing", self.max_message)
-                        self.close(CloseReason.MESSAGE_TOO_BIG)
-                        raise WebSocketClosed("message too big")
-                    if not event.message_finished:
-                        self._parts.append(event.data)
-                        continue
-                    parts, self._parts, self._size = self._parts, [], 0
-                    if not parts:
-                        return bytes(event.data) if isinstance(event, BytesMessage) else event.data
-                    parts.append(event.data)
-                    if isinstance(event, TextMessage):
-                        return "".join(parts)
-                    return b"".join(parts)
-                if isinstance(event, Ping):
-                    self._write(self.conn.send(event.response()))
-                elif isinstance(event, CloseConnection):
-                    if self.conn.state is ConnectionState.REMOTE_CLOSING:
-                        try:
-                            self._write(self.conn.send(event.response()))
-                        except WebSocketClosed:
-                            pass
-                        self.shutdown()
-                    else:  # a protocol violation wsproto detected: answer with its code
-                        log.info("websocket: protocol error (%s), closing", event.reason)
-                        self.close(event.code)
-                    raise WebSocketClosed(event.reason or "closed")
+            try:
+                event = parser.next()
+            except wsframe.FrameError as err:
+                log.info("websocket: %s, closing with %d", err.reason, err.code)
+                self.close(err.code)
+                raise WebSocketClosed(err.reason) from None
+            if event is not None:
+                kind = event[0]
+                if kind == "text" or kind == "binary":
+                    return event[1]
+                if kind == "ping":
+                    self._write(wsframe.frame(wsframe.PONG, event[1]))
+                elif kind == "close":
+                    self.close(1000 if event[1] == 1005 else event[1])
+                    raise WebSocketClosed("closed by the client")
+                continue
             if self.closed:
                 raise WebSocketClosed("closed")
             try:
@@ -218,7 +201,7 @@ class WebSocket:
             if not data:
                 self.closed = True
                 raise WebSocketClosed("connection lost")
-            self.conn.receive_data(data)
+            parser.feed(data)
 
 
 def attach(ws: WebSocket, socket: Socket) -> None:
