@@ -48,6 +48,13 @@ class Backend:
         """Run ``fn(*args)`` after ``delay`` seconds; callbacks must not block."""
         return _scheduler().call_later(delay, fn, *args)
 
+    def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run ``fn(*args)`` as soon as the current green thread yields (must not block)."""
+        fn(*args)
+
+    def cooperate(self) -> None:
+        """Let other green threads run, unless that is impossible here (the hub)."""
+
 
 class EventletBackend(Backend):
     name = "eventlet"
@@ -76,6 +83,16 @@ class EventletBackend(Backend):
     def call_later(self, delay: float, fn: Callable[..., Any], *args: Any) -> Timer:
         # A hub timer runs in the hub greenlet: it is only a heap entry until it fires.
         return self._get_hub().schedule_call_global(delay, fn, *args)
+
+    def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
+        self._get_hub().schedule_call_global(0, fn, *args)
+
+    def cooperate(self) -> None:
+        from greenlet import getcurrent
+
+        hub = self._get_hub()
+        if getcurrent() is not hub.greenlet:
+            self._eventlet.sleep(0)
 
 
 class _Entry:

@@ -205,16 +205,25 @@ class WebSocket:
 
 
 def attach(ws: WebSocket, socket: Socket) -> None:
-    """Make ``ws`` the session's transport: under eventlet, queued packets are written
-    at once by the sender; under threads, by a writer thread."""
+    """Make ``ws`` the session's transport. Under eventlet, what is queued is written as
+    soon as the sending green thread yields, every packet queued meanwhile in one write
+    (no thread, no switch); under threads, by a writer thread."""
     if ws.raw is None:
         socket.aio.spawn(writer, ws, socket)
         return
+    aio = socket.aio
+    pending = [False]
 
     def broken() -> None:
         socket.closed("transport close")
 
     def flush() -> None:
+        if not pending[0]:
+            pending[0] = True
+            aio.call_soon(write)
+
+    def write() -> None:
+        pending[0] = False
         frames = socket.take()
         if not frames:
             return
@@ -229,7 +238,7 @@ def attach(ws: WebSocket, socket: Socket) -> None:
     ws.on_broken = broken
     socket.buffered = lambda: len(ws.out)
     socket.flush = flush
-    flush()
+    write()
 
 
 def writer(ws: WebSocket, socket: Socket) -> None:

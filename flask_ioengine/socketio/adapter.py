@@ -114,8 +114,11 @@ class Adapter:
 
     def broadcast(self, p: sio.Packet, opts: BroadcastOptions) -> None:
         frames = engine_frames(p)
-        for socket in self._targets(opts):
+        cooperate = self.nsp.server.aio.cooperate
+        for i, socket in enumerate(self._targets(opts), 1):
             socket.client.write_frames(frames, opts.volatile)
+            if i % 256 == 0:
+                cooperate()  # big audiences: let the first writes go out meanwhile
 
     def broadcast_with_ack(self, p: sio.Packet, opts: BroadcastOptions,
                            client_count: Callable[[int], None],
