@@ -11,6 +11,7 @@ import json
 import logging
 import re
 import secrets
+import socket as _socket
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qs
@@ -454,6 +455,11 @@ class Server:
             if accepted is not None:
                 lines.append(f"Sec-WebSocket-Extensions: {accepted}")
                 threshold = self.per_message_deflate
+        try:
+            # Small frames must leave at once (Nagle + delayed ACK would add ~40 ms).
+            sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
+        except (OSError, AttributeError):
+            pass
         try:
             sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
         except OSError:

@@ -48,16 +48,38 @@ class ConnectionRefusedError(Exception):
         self.data = data
 
 
+_ARITY: dict[Any, int | None] = {}
+
+
+def _positional_arity(fn: Callable[..., Any]) -> int | None:
+    """How many positional arguments ``fn`` takes; None when it takes ``*args``.
+    Cached by code object: handlers defined in a connection handler are new functions
+    for every connection but share their code."""
+    code = getattr(fn, "__code__", None)
+    key = (code, getattr(fn, "__self__", None) is not None) if code is not None else None
+    if key is not None and key in _ARITY:
+        return _ARITY[key]
+    params = inspect.signature(fn).parameters.values()
+    if any(p.kind is p.VAR_POSITIONAL for p in params):
+        n = None
+    else:
+        n = sum(1 for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD))
+    if key is not None:
+        if len(_ARITY) > 10_000:
+            _ARITY.clear()
+        _ARITY[key] = n
+    return n
+
+
 def adapt_arity(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Wrap ``fn`` so it accepts any number of positional arguments, passing only as many
     as it declares (a handler ``def f():`` tolerates a client that sends data)."""
     try:
-        params = inspect.signature(fn).parameters.values()
+        n = _positional_arity(fn)
     except (TypeError, ValueError):
         return fn
-    if any(p.kind is p.VAR_POSITIONAL for p in params):
+    if n is None:
         return fn
-    n = sum(1 for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD))
 
     def call(*args: Any) -> Any:
         return fn(*args[:n])
