@@ -5,7 +5,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMPS  := .stamps
 
-.PHONY: test demo lint unit setup bench clean
+.PHONY: test demo lint unit setup bench clean fuzz
 
 setup: $(STAMPS)/venv $(STAMPS)/npm $(STAMPS)/system
 
@@ -40,5 +40,17 @@ unit: $(STAMPS)/venv
 demo: $(STAMPS)/venv $(STAMPS)/npm
 	$(BIN)/python -m demo
 
+# Benchmarks (bench/README.md): its own environment (bench/.venv, bench/node_modules),
+# set up idempotently; options through ARGS, e.g. make bench ARGS="--quick".
+bench:
+	PY=$(PY) sh bench/setup.sh
+	bench/.venv/bin/python bench/run.py $(ARGS)
+
 clean:
 	rm -rf $(STAMPS) $(VENV) node_modules
+
+# Coverage-guided fuzzing of the packet codecs; atheris is installed on first use.
+FUZZ_RUNS ?= 1000000
+fuzz: $(STAMPS)/venv
+	$(BIN)/python -c "import atheris" 2>/dev/null || $(BIN)/pip install -q atheris
+	$(BIN)/python fuzz/run.py $(FUZZ_RUNS) fuzz/fuzz_engineio.py fuzz/fuzz_socketio.py

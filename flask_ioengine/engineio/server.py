@@ -259,6 +259,10 @@ class Server:
             return Response(500, [("Content-Type", "application/json")], body.encode())
 
     def _refuse(self, request: Any, err: EngineError, cors: list[tuple[str, str]]) -> Response:
+        environ = request.environ
+        log.info("engine.io: refused %s %s?%s: %d %s %s", environ.get("REQUEST_METHOD"),
+                 environ.get("PATH_INFO", "")[:64], environ.get("QUERY_STRING", "")[:128],
+                 err.status, err.message, repr(err.context)[:128])
         self.emit("connection_error", {
             "req": request, "code": err.code, "message": err.message, "context": err.context,
         })
@@ -295,6 +299,10 @@ class Server:
     def _verified(self, request: Any, cors: list[tuple[str, str]]) -> Response:
         environ = request.environ
         query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+        for name, code in (("EIO", UNSUPPORTED_PROTOCOL_VERSION), ("transport", UNKNOWN_TRANSPORT),
+                           ("sid", UNKNOWN_SID)):
+            if len(query.get(name, ())) > 1:  # ambiguous: refuse, as Node does
+                raise EngineError(code, context={"duplicate": name})
         if query.get("EIO", [None])[-1] != "4":
             raise EngineError(UNSUPPORTED_PROTOCOL_VERSION,
                               context={"protocol": query.get("EIO", [None])[-1]})
@@ -507,7 +515,7 @@ class Server:
 
     def _run_websocket(self, ws: WebSocket, socket: Socket) -> None:
         """Read in this thread until the session ends; writes go as ``attach`` says."""
-        socket.abort = ws.shutdown
+        socket.abort = ws.abort
         attach(ws, socket)
         sleep = self.aio.sleep
         count = 0

@@ -68,8 +68,8 @@ class Socket:
         self.on_close: Callable[[str], None] | None = None
         #: Free for the layer above (the Socket.IO client object).
         self.handler: Any = None
-        #: Set by the WebSocket transport: tears the connection down at once.
-        self.abort: Callable[[], None] | None = None
+        #: Set by the WebSocket transport: tears the connection down (given the reason).
+        self.abort: Callable[[str], None] | None = None
         #: Set by the WebSocket transport under eventlet: writes the outbox right away.
         self.flush: Callable[[], None] | None = None
         #: Set by the WebSocket transport: bytes written but still waiting for the client.
@@ -202,7 +202,7 @@ class Socket:
         self.wake.set()
         self._release()
         if self.abort is not None:
-            self.abort()
+            self.abort(reason)
         if prior == OPEN or self._overflowed:
             self._overflowed = False
             self._finish(reason)

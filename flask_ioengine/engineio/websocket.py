@@ -164,6 +164,14 @@ class WebSocket:
         else:
             self.shutdown()
 
+    def abort(self, reason: str) -> None:
+        """End the connection for ``reason``: a protocol error is answered with close code
+        1002 when the client can still hear it; otherwise the TCP connection just ends."""
+        if reason == "parse error" and not self.writing:
+            self.close(wsframe.PROTOCOL_ERROR)
+        else:
+            self.shutdown()
+
     def shutdown(self) -> None:
         self.closed = True
         try:

@@ -45,15 +45,14 @@ def unmask(data: bytes | bytearray, mask: bytes | bytearray) -> bytes:
 class Parser:
     """Incremental frame parser for one connection."""
 
-    __slots__ = ("max_message", "deflate", "_buf", "_opcode", "_parts", "_size", "_compressed")
+    __slots__ = ("max_message", "deflate", "_buf", "_opcode", "_parts", "_compressed")
 
     def __init__(self, max_message: int, deflate: bool = False) -> None:
         self.max_message = max_message
         self.deflate = deflate
         self._buf = bytearray()
         self._opcode = 0  # of the fragmented message in progress, 0 when none
-        self._parts: list[bytes] = []
-        self._size = 0
+        self._parts = bytearray()  # the fragments of the message in progress
         self._compressed = False
 
     def feed(self, data: bytes) -> None:
@@ -113,7 +112,7 @@ class Parser:
             raise FrameError(PROTOCOL_ERROR, "continuation without a message")
         if opcode != CONTINUATION and self._opcode:
             raise FrameError(PROTOCOL_ERROR, "new message inside a fragmented one")
-        if self._size + length > self.max_message:
+        if len(self._parts) + length > self.max_message:
             raise FrameError(MESSAGE_TOO_BIG, "message too big")
 
     def _control(self, opcode: int, payload: bytes) -> Event:
@@ -141,14 +140,13 @@ class Parser:
         elif rsv1:
             raise FrameError(PROTOCOL_ERROR, "reserved bits set on a continuation")
         if not fin:
-            self._parts.append(payload)
-            self._size += len(payload)
+            self._parts += payload  # one buffer: empty or tiny fragments cost nothing extra
             return None
         if self._parts:
-            self._parts.append(payload)
-            payload = b"".join(self._parts)
-            self._parts = []
-        opcode, self._opcode, self._size = self._opcode, 0, 0
+            self._parts += payload
+            payload = bytes(self._parts)
+            self._parts = bytearray()
+        opcode, self._opcode = self._opcode, 0
         if self._compressed:
             payload = self._inflate(payload)
         if opcode == BINARY:

@@ -139,11 +139,15 @@ class Client:
         auth = p.data if isinstance(p.data, dict) else {}
         nsp = self.server.namespace_for(p.nsp, auth)
         if nsp is None:
+            log.info("socket.io %s: CONNECT to unknown namespace %r refused",
+                     self.conn.sid, p.nsp[:64])
             self._connect_error(p.nsp, {"message": "Invalid namespace"})
             return
         socket = Socket(nsp, self, auth)
         err = self.call(socket, nsp.run_middlewares, socket)
         if err is not None:
+            log.info("socket.io %s: connection to %r refused by a middleware: %r",
+                     self.conn.sid, p.nsp[:64], err)
             message = getattr(err, "message", None) or str(err) or "Connection refused"
             body: dict[str, Any] = {"message": message}
             data = getattr(err, "data", None)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from .adapter import Adapter
 from .broadcast import BroadcastOperator
+from .socket import ConnectionRefusedError
 
 if TYPE_CHECKING:
     from .server import Server
@@ -116,8 +117,12 @@ class Namespace:
 
             try:
                 fn(socket, next)
-            except Exception as exc:
+            except ConnectionRefusedError as exc:
                 return exc
+            except Exception:
+                # An unexpected failure: its text stays in the log, not on the wire.
+                log.exception("socket.io: connection middleware failed")
+                return ConnectionRefusedError("Connection refused")
             if not outcome:
                 return Exception("Connection refused")
             if outcome[0] is not None:

@@ -179,14 +179,23 @@ def _digits_end(text: str, start: int) -> int:
     return start if match is None else match.end()
 
 
-def _check_payload(type: int, data: Any, id: int | None) -> None:
-    """Enforce the payload shape each packet type allows."""
+#: Event names a client may not send (socket.io-parser refuses them too).
+RESERVED_EVENTS = frozenset({
+    "connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener",
+})
+
+
+def _check_payload(type: int, data: Any, id: int | None, present: bool = True) -> None:
+    """Enforce the payload shape each packet type allows (``present``: the packet
+    carried a JSON payload, even ``null``)."""
     if type == EVENT or type == BINARY_EVENT:
         if not isinstance(data, list) or not data:
             raise PacketError("event payload must be a non-empty array")
         name = data[0]
         if not isinstance(name, (str, int)) or isinstance(name, bool):
             raise PacketError("invalid event name")
+        if name in RESERVED_EVENTS:
+            raise PacketError("reserved event name")
     elif type == ACK or type == BINARY_ACK:
         if id is None:
             raise PacketError("ack without id")
@@ -196,10 +205,10 @@ def _check_payload(type: int, data: Any, id: int | None) -> None:
         if id is not None:
             raise PacketError("unexpected packet id")
         if type == CONNECT:
-            if data is not None and not isinstance(data, dict):
+            if present and not isinstance(data, dict):
                 raise PacketError("connect payload must be an object")
         elif type == DISCONNECT:
-            if data is not None:
+            if present:
                 raise PacketError("unexpected disconnect payload")
         elif not isinstance(data, (dict, str)):
             raise PacketError("connect error payload must be an object or string")
@@ -309,7 +318,7 @@ class Decoder:
             id = int(text[i:j])
             i = j
         data = self._loads(text[i:]) if i < n else None
-        _check_payload(type, data, id)
+        _check_payload(type, data, id, i < n)
         packet = Packet(type, nsp, data, id)
         if not binary:
             return packet

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from . import packet as sio
 from .adapter import BroadcastOptions, engine_frames
 from .broadcast import BroadcastOperator
+from .packet import RESERVED_EVENTS
 
 if TYPE_CHECKING:
     from ..engineio.socket import Socket as EngineSocket
@@ -26,9 +27,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("flask_ioengine.socketio")
 
-RESERVED_EVENTS = frozenset({
-    "connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener",
-})
 
 
 class AckTimeoutError(TimeoutError):
@@ -291,6 +289,8 @@ class Socket:
             self._on_ack(p)
         elif p.type == sio.DISCONNECT:
             self.on_close("client namespace disconnect")
+        else:  # CONNECT_ERROR: only servers send it
+            log.info("socket.io %s: CONNECT_ERROR from a client, ignored", self.id)
 
     def _on_ack(self, p: sio.Packet) -> None:
         callback = self._acks.pop(p.id, None) if p.id is not None else None
