@@ -65,11 +65,15 @@ class IOEngine(Server):
     ``current_app`` work as in a view.
     """
 
-    OPTIONS = (*Server.OPTIONS, "session_reload_interval", "message_queue")
+    OPTIONS = (*Server.OPTIONS, "session_reload_interval", "message_queue", "write_only")
 
     def __init__(self, app: Flask | None = None, **options: Any) -> None:
         self._explicit = set(options)
         self.session_reload_interval: float | None = None
+        #: ``message_queue="redis://..."``: the Redis adapter links the nodes; with
+        #: ``write_only=True`` this instance only publishes (a worker, a script).
+        self.message_queue: str | None = None
+        self.write_only = False
         super().__init__(**options)
         self.app: Flask | None = None
         self.engine.middleware_adapters.append(self._adapt_session_interface)
@@ -82,11 +86,17 @@ class IOEngine(Server):
         if "session_reload_interval" in options:
             value = options.pop("session_reload_interval")
             self.session_reload_interval = float(value) if value else None
+        queue_changed = "message_queue" in options or "write_only" in options
+        if "write_only" in options:
+            self.write_only = bool(options.pop("write_only"))
         if "message_queue" in options:
-            url = options.pop("message_queue")
-            if url:
-                raise NotImplementedError("message_queue needs the Redis adapter")
+            self.message_queue = options.pop("message_queue") or None
         super().configure(**options)
+        if queue_changed and self.message_queue:
+            from .socketio.adapters import use_adapter
+            from .socketio.adapters.redis import create_redis_adapter
+
+            use_adapter(self, create_redis_adapter(self.message_queue, write_only=self.write_only))
 
     def _adapt_session_interface(self, obj: Any) -> Any:
         if not isinstance(obj, SessionInterface):
@@ -110,11 +120,9 @@ class IOEngine(Server):
             if conn.state != "open":
                 return
             try:
-                session.reload()
+                session.check()
             except Exception:
-                log.exception("periodic session reload failed")
-            finally:
-                session.release()
+                log.exception("periodic session check failed")
             if session.gone:
                 log.info("session %s is gone: closing engine.io %s", session.sid, conn.sid)
                 conn.close()

@@ -156,9 +156,17 @@ class SocketSession(MutableMapping[str, Any]):
         """Re-read the session from the store into this same object; returns ``exists``.
 
         Holds the session's lock until ``save()`` or the end of the current handler.
+        A signed-cookie session cannot be reloaded (its cookie is the handshake's, fixed
+        for the life of the socket): ``SessionSaveError``, naming Flask-Session.
         """
+        if self._adapter.cookie_session:
+            raise SessionSaveError(
+                "this is a signed-cookie session: the socket only has the cookie its "
+                "handshake carried, so there is nothing newer to reload and nothing can be "
+                "saved. Use a server-side session (Flask-Session) to reload and save from "
+                "socket handlers.")
         self._lock()
-        fresh = self._adapter.open(self._request)
+        fresh = self._adapter.reopen(self._request, self.sid)
         self.exists = self._adapter.in_store(fresh)
         self._existed = self._existed or self.exists
         if self.exists or getattr(fresh, "sid", None) == self.sid:
@@ -166,6 +174,14 @@ class SocketSession(MutableMapping[str, Any]):
         else:  # destroyed or expired: keep the sid the rooms know, drop the data
             self._inner.clear()
         return self.exists
+
+    def check(self) -> bool:
+        """Does the store still hold this session? Reads without touching this object's
+        data or lock (a handler may be in the middle of reload-change-save)."""
+        present = self._adapter.in_store(self._adapter.reopen(self._request, self.sid))
+        if not present and self._existed:
+            self.exists = False
+        return present
 
     def save(self) -> None:
         """Write the session to the store (server-side sessions only)."""
@@ -222,6 +238,23 @@ class SessionAdapter:
             if session is None:
                 session = self.interface.make_null_session(app)
         return session
+
+    def reopen(self, request: Any, sid: str | None) -> SessionMixin:
+        """The session called ``sid`` as the store holds it now. Reading by sid, not by
+        the handshake's cookie, also finds a session first saved from a socket (whose
+        handshake carried no session cookie). Falls back to ``open_session``."""
+        interface = self.interface
+        retrieve = getattr(interface, "_retrieve_session_data", None)
+        session_class = getattr(interface, "session_class", None)
+        if sid is None or retrieve is None or session_class is None:
+            return self.open(request)
+        app = self.app
+        with app.app_context():
+            store_id = getattr(interface, "key_prefix", "") + sid
+            data = retrieve(store_id)
+            if data is None:
+                return session_class(sid=sid, permanent=getattr(interface, "permanent", True))
+            return session_class(data, sid=sid)
 
     def in_store(self, session: SessionMixin) -> bool:
         """Does the store hold ``session``? (Flask-Session never stores an empty one.)"""

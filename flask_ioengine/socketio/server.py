@@ -171,6 +171,10 @@ class Server:
     def server_side_emit(self, event: str, *args: Any) -> None:
         self.sockets.server_side_emit(event, *args)
 
+    def server_count(self) -> int:
+        """How many nodes share this server's adapter (Node's ``io.serverCount()``)."""
+        return self.sockets.adapter.server_count()
+
     def close(self) -> None:
         """Disconnect every client and release the adapters."""
         for nsp in list(self.nsps.values()):
