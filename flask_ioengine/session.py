@@ -14,6 +14,7 @@ inside one process, and no write is lost; between them, the last save wins.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 from typing import Any
@@ -33,19 +34,22 @@ class SessionSaveError(RuntimeError):
 
 
 class _KeyedLocks:
-    """One lock per session key, created on demand and dropped when unused."""
+    """One lock per session key, created on demand and dropped when unused. The table
+    itself is guarded, so OS threads (``flask run``) cannot race on it."""
 
     def __init__(self) -> None:
         self._locks: dict[str, list[Any]] = {}  # key -> [lock, users]
+        self._guard = threading.Lock()  # held only for dict updates, never across waits
 
     def acquire(self, aio: Backend, key: str, timeout: float = LOCK_TIMEOUT) -> bool:
-        entry = self._locks.get(key)
-        if entry is None:
-            entry = self._locks[key] = [aio.lock(), 0]
-        entry[1] += 1
+        with self._guard:
+            entry = self._locks.get(key)
+            if entry is None:
+                entry = self._locks[key] = [aio.lock(), 0]
+            entry[1] += 1
         if entry[0].acquire(timeout=timeout):
             return True
-        entry[1] -= 1
+        self._drop(key, entry)
         log.warning("session lock for %s not acquired in %ss; going on without it",
                     key[:8], timeout)
         return False
@@ -55,9 +59,13 @@ class _KeyedLocks:
         if entry is None:
             return
         entry[0].release()
-        entry[1] -= 1
-        if entry[1] <= 0:
-            del self._locks[key]
+        self._drop(key, entry)
+
+    def _drop(self, key: str, entry: list[Any]) -> None:
+        with self._guard:
+            entry[1] -= 1
+            if entry[1] <= 0 and self._locks.get(key) is entry:
+                del self._locks[key]
 
 
 class SocketSession(MutableMapping[str, Any]):

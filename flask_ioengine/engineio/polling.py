@@ -6,12 +6,17 @@ import logging
 from typing import TYPE_CHECKING
 
 from . import packet
-from .socket import CLOSED, OPEN, Socket
+from .socket import CLOSED, CLOSING, OPEN, Socket
 
 if TYPE_CHECKING:
     from .server import Server
 
 log = logging.getLogger("flask_ioengine.engineio")
+
+
+#: Packets per long-poll response: python-engineio clients refuse payloads of more than
+#: 16 packets, so a burst is spread over several polls instead.
+MAX_PACKETS_PER_POLL = 16
 
 
 class TransportError(Exception):
@@ -39,9 +44,11 @@ def poll(server: Server, socket: Socket) -> str:
                 break
             if not socket.wake.wait(deadline_wait):
                 break
-        frames = socket.take()
+        frames = socket.take(MAX_PACKETS_PER_POLL)
     finally:
         socket.polling = False
+    if socket.state == CLOSING and socket.outbox:
+        return packet.encode_payload(frames)  # the rest (and the CLOSE) on the next polls
     if socket.state != OPEN and len(frames) > 1 and frames[-1] == packet.CLOSE_PACKET:
         # Deliver what preceded the CLOSE first (the client acts on CLOSE at once and
         # would otherwise take a server kick for a network failure); CLOSE comes next poll.

@@ -130,11 +130,16 @@ class Socket:
         self.outbox_bytes = 0
         self.aio.spawn(self.closed, "buffer full")
 
-    def take(self) -> list[Data]:
-        """Everything queued so far, in order, leaving the outbox empty."""
-        frames = list(self.outbox)
-        self.outbox.clear()
-        self.outbox_bytes = 0
+    def take(self, limit: int | None = None) -> list[Data]:
+        """What is queued, in order (at most ``limit`` packets), removed from the outbox."""
+        outbox = self.outbox
+        if limit is None or len(outbox) <= limit:
+            frames = list(outbox)
+            outbox.clear()
+            self.outbox_bytes = 0
+            return frames
+        frames = [outbox.popleft() for _ in range(limit)]
+        self.outbox_bytes -= sum(len(f) for f in frames)
         return frames
 
     # -- receiving -------------------------------------------------------------------
