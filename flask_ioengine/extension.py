@@ -131,6 +131,16 @@ class IOEngine(Server):
 
         aio.call_later(interval, aio.spawn, check)
 
+    def test_client(self, app: Flask | None = None, namespace: str | None = None,
+                    query_string: str | None = None, headers: dict[str, str] | None = None,
+                    auth: dict[str, Any] | None = None, flask_test_client: Any = None) -> Any:
+        """An in-process Socket.IO client for tests (``flask_ioengine.testing``); with
+        ``flask_test_client`` it sends that client's cookies, so both share the session."""
+        from .testing import SocketIOTestClient
+
+        return SocketIOTestClient(self, app, namespace, query_string, headers, auth,
+                                  flask_test_client)
+
     def logout(self) -> str | None:
         """In a view: clear the Flask session (Flask-Session deletes it from the store at
         the end of the request) and disconnect every socket in its session-id room, on

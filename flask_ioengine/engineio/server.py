@@ -53,6 +53,10 @@ class Response:
         self.status, self.headers, self.body = status, headers, body
 
 
+#: Set (True) in the environ of a handshake made in-process by a test client; the server
+#: replaces it with the new session, whose outbox the test client drains itself.
+IN_PROCESS_KEY = "ioengine.in_process"
+
 #: Returned instead of a Response when the request became a WebSocket.
 HIJACKED = Response(101, [], b"")
 
@@ -432,9 +436,13 @@ class Server:
         if key is not None:
             return self._websocket(request, key, None, headers, sid)
         upgrades = ["websocket"] if self.allow_upgrades and "websocket" in self.transports else []
-        socket = Socket(self, sid, request, "polling")
+        in_process = request.environ.get(IN_PROCESS_KEY)
+        socket = Socket(self, sid, request, "in-process" if in_process else "polling")
         socket._queue(self._open_packet(upgrades, sid))
         self._open(socket)
+        if in_process:  # a test client: it drains the outbox itself
+            request.environ[IN_PROCESS_KEY] = socket
+            return Response(200, headers, b"")
         return self._text(packet.encode_payload(socket.take()), headers)
 
     def _open(self, socket: Socket) -> None:

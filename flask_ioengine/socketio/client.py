@@ -30,7 +30,7 @@ _CLOSE = object()
 
 class Client:
     __slots__ = ("server", "conn", "aio", "decoder", "sockets", "_queue", "_running",
-                 "_paused", "_connect_timer", "context", "__weakref__")
+                 "_paused", "_connect_timer", "context", "inline", "__weakref__")
 
     def __init__(self, server: Server, conn: EngineSocket) -> None:
         self.server = server
@@ -41,6 +41,8 @@ class Client:
         self._queue: deque[Any] = deque()
         self._running = False
         self._paused: Any = None
+        #: Handle packets in the caller's thread, at once (the in-process test client).
+        self.inline = False
         #: Free for the server's ``call_handler`` (the Flask extension caches there).
         self.context: Any = None
         conn.handler = self
@@ -76,6 +78,9 @@ class Client:
         self._enqueue((_CLOSE, reason))
 
     def _enqueue(self, item: Any) -> None:
+        if self.inline:
+            self._process(item)
+            return
         self._queue.append(item)
         if not self._running:
             self._running = True
