@@ -44,7 +44,7 @@ class Socket:
 
     __slots__ = (
         "server", "aio", "sid", "request", "transport", "upgrading", "upgraded", "state",
-        "outbox", "outbox_bytes", "wake", "polling", "close_reason", "on_message",
+        "outbox", "outbox_bytes", "_wake", "polling", "close_reason", "on_message",
         "on_close", "handler", "abort", "flush", "buffered", "_overflowed", "_ping_timer", "_pong_timer", "_release_timer", "__weakref__",
     )
 
@@ -59,7 +59,7 @@ class Socket:
         self.state = OPEN
         self.outbox: deque[Data] = deque()
         self.outbox_bytes = 0
-        self.wake = self.aio.event()
+        self._wake: Any = None  # created when a transport first waits (not for WebSockets)
         self.polling = False
         self.close_reason: str | None = None
         #: Called with each MESSAGE's data (str or bytes), in the reader's thread.
@@ -81,6 +81,17 @@ class Socket:
 
     def __repr__(self) -> str:
         return f"<engineio.Socket {self.sid} {self.transport} {self.state}>"
+
+    @property
+    def wake(self) -> Any:
+        """Set whenever there is something for a waiting transport to do."""
+        if self._wake is None:
+            self._wake = self.aio.event()
+        return self._wake
+
+    def _signal(self) -> None:
+        if self._wake is not None:
+            self._wake.set()
 
     # -- sending ---------------------------------------------------------------------
 
@@ -110,7 +121,7 @@ class Socket:
         if self.flush is not None:
             self.flush()
         else:
-            self.wake.set()
+            self.wake.set()  # a poll may be about to wait: the event must exist
         if self.backlog() > self.server.max_write_buffer:
             self.overflow()
 
@@ -204,7 +215,7 @@ class Socket:
             return
         prior = self.state
         self.state = CLOSED
-        self.wake.set()
+        self._signal()
         self._release()
         if self.abort is not None:
             self.abort(reason)
@@ -214,7 +225,7 @@ class Socket:
 
     def _release(self) -> None:
         self.state = CLOSED
-        self.wake.set()
+        self._signal()
         if self._release_timer is not None:
             self._release_timer.cancel()
             self._release_timer = None

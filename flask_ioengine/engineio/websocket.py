@@ -83,7 +83,7 @@ class WebSocket:
         self.raw = getattr(sock, "fd", None) if aio.name == "eventlet" else None
         self.aio = aio
         self.parser = wsframe.Parser(max_message, deflate=deflate_threshold is not None)
-        self.lock = aio.lock()
+        self.lock = aio.lock() if self.raw is None else None  # threads only
         #: Compress messages at least this long (None: permessage-deflate not in use).
         self.deflate_threshold = deflate_threshold
         self.closed = False
@@ -101,7 +101,7 @@ class WebSocket:
     def _write(self, data: bytes) -> None:
         if self.closed:
             raise WebSocketClosed("closed")
-        if self.raw is None:
+        if self.lock is not None:
             with self.lock:
                 try:
                     self.sock.sendall(data)
@@ -112,6 +112,7 @@ class WebSocket:
         if self.writing:
             self.out += data
             return
+        assert self.raw is not None
         try:
             sent = self.raw.send(data)
         except (BlockingIOError, InterruptedError):

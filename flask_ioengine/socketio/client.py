@@ -10,7 +10,6 @@ handler does not deadlock).
 from __future__ import annotations
 
 import logging
-import time
 from collections import deque
 from email.utils import formatdate
 from typing import TYPE_CHECKING, Any
@@ -203,17 +202,17 @@ class Client:
             log.exception("socket.io %s: handler failed", socket.id)
             return None
 
-    def handshake(self, auth: Any) -> dict[str, Any]:
+    def handshake(self, auth: Any, issued: float) -> dict[str, Any]:
         request = self.conn.request
         environ = request.environ
         query = {k: v for k, v in request.args.items()}
         return {
             "headers": dict(request.headers.items()),
-            "time": formatdate(usegmt=True),
+            "time": formatdate(issued, usegmt=True),
             "address": environ.get("REMOTE_ADDR"),
             "xdomain": bool(environ.get("HTTP_ORIGIN")),
             "secure": environ.get("wsgi.url_scheme") == "https",
-            "issued": int(time.time() * 1000),
+            "issued": int(issued * 1000),
             "url": environ.get("PATH_INFO", "") + (
                 "?" + environ["QUERY_STRING"] if environ.get("QUERY_STRING") else ""),
             "query": query,

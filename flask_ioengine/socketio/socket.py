@@ -106,7 +106,7 @@ class Socket:
     """The server side of one client in one namespace (``io.on("connection")`` gets it)."""
 
     __slots__ = (
-        "nsp", "client", "id", "handshake", "data", "connected", "_handlers", "_any",
+        "nsp", "client", "id", "_handshake", "_auth", "_issued", "data", "connected", "_handlers", "_any",
         "_middlewares", "_acks", "_ack_ids", "__weakref__",
     )
 
@@ -114,7 +114,9 @@ class Socket:
         self.nsp = nsp
         self.client = client
         self.id = secrets.token_urlsafe(15)
-        self.handshake = client.handshake(auth)
+        self._auth = auth
+        self._issued = time.time()
+        self._handshake: dict[str, Any] | None = None  # built on first use
         #: Free for the application (like Node's ``socket.data``); sent by fetch_sockets.
         self.data: dict[str, Any] = {}
         self.connected = False
@@ -128,6 +130,14 @@ class Socket:
         return f"<socketio.Socket {self.id} {self.nsp.name}>"
 
     # -- what the application sees -------------------------------------------------------
+
+    @property
+    def handshake(self) -> dict[str, Any]:
+        """``headers``, ``time``, ``address``, ``xdomain``, ``secure``, ``issued``, ``url``,
+        ``query`` and ``auth`` of the connection, like Node's ``socket.handshake``."""
+        if self._handshake is None:
+            self._handshake = self.client.handshake(self._auth, self._issued)
+        return self._handshake
 
     @property
     def conn(self) -> EngineSocket:
