@@ -52,6 +52,11 @@ class Backend:
         """Run ``fn(*args)`` as soon as the current green thread yields (must not block)."""
         fn(*args)
 
+    def defer(self, fn: Callable[[], Any]) -> None:
+        """Like ``call_soon(fn)``, batched: one hub timer runs every function deferred
+        before the current green thread yields."""
+        fn()
+
     def cooperate(self) -> None:
         """Let other green threads run, unless that is impossible here (the hub)."""
 
@@ -65,6 +70,7 @@ class EventletBackend(Backend):
         import eventlet.semaphore
 
         self._eventlet = eventlet
+        self._deferred: list[Callable[[], Any]] = []
         self._semaphore = eventlet.semaphore.Semaphore
         self._get_hub = eventlet.hubs.get_hub
 
@@ -86,6 +92,22 @@ class EventletBackend(Backend):
 
     def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
         self._get_hub().schedule_call_global(0, fn, *args)
+
+    def defer(self, fn: Callable[[], Any]) -> None:
+        deferred = self._deferred
+        deferred.append(fn)
+        if len(deferred) == 1:
+            self._get_hub().schedule_call_global(0, self._run_deferred)
+
+    def _run_deferred(self) -> None:
+        deferred, self._deferred = self._deferred, []
+        for fn in deferred:
+            try:
+                fn()
+            except Exception:
+                import logging
+
+                logging.getLogger("flask_ioengine").exception("deferred call failed")
 
     def cooperate(self) -> None:
         from greenlet import getcurrent

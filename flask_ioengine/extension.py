@@ -214,5 +214,7 @@ class IOEngine(Server):
         self.engine.aio = get_backend("eventlet")
         port = int(os.environ.get("PORT", port)) if port is None else port
         log.info("flask_ioengine serving on http://%s:%d/", host, port)
-        sock = eventlet.listen((host, port))
+        sock = eventlet.listen((host, port), backlog=int(server_options.pop("backlog", 2048)))
+        # eventlet's default pool of 1024 green threads would cap the connections served.
+        server_options.setdefault("max_size", 100_000)
         eventlet.wsgi.server(sock, app, log_output=log_output, **server_options)

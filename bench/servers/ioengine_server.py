@@ -33,7 +33,8 @@ def main() -> None:
         name = next((n for n in DEFLATE_OPTIONS if n in known), None)
         if name is None:
             unsupported("permessage-deflate: flask_ioengine has no such option")
-        options[name] = True
+        # compress every message (threshold 0), like the Node server and the clients here
+        options[name] = {"threshold": 0} if name == "per_message_deflate" else True
 
     app = Flask(__name__)
     io = IOEngine(app, **options)

@@ -229,7 +229,7 @@ def attach(ws: WebSocket, socket: Socket) -> None:
     def flush() -> None:
         if not pending[0]:
             pending[0] = True
-            aio.call_soon(write)
+            aio.defer(write)
 
     def write() -> None:
         pending[0] = False
