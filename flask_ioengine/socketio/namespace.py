@@ -19,20 +19,11 @@ log = logging.getLogger("flask_ioengine.socketio")
 CONNECTION_EVENTS = ("connection", "connect")
 
 
-class Namespace:
-    """``io.of("/name")``: emits to and configures the sockets of one namespace."""
+class _Handlers:
+    """Connection handlers and ``io.use`` middlewares (namespaces and dynamic rules)."""
 
-    def __init__(self, server: Server, name: str, adapter_class: type[Adapter]) -> None:
-        self.server = server
-        self.name = name
-        self.sockets: dict[str, Socket] = {}
-        self.adapter = adapter_class(self)
-        self.adapter.init()
-        self.middlewares: list[Callable[..., Any]] = []
-        self.handlers: dict[str, list[Callable[..., Any]]] = {}
-
-    def __repr__(self) -> str:
-        return f"<socketio.Namespace {self.name}>"
+    handlers: dict[str, list[Callable[..., Any]]]
+    middlewares: list[Callable[..., Any]]
 
     def on(self, event: str, handler: Callable[..., Any] | None = None) -> Any:
         """``on("connection", fn)``: ``fn(socket)`` for each socket that connects."""
@@ -49,6 +40,23 @@ class Namespace:
         the connection with a CONNECT_ERROR carrying ``err``'s message (and ``data``)."""
         self.middlewares.append(fn)
         return fn
+
+
+class Namespace(_Handlers):
+    """``io.of("/name")``: emits to and configures the sockets of one namespace."""
+
+    def __init__(self, server: Server, name: str, adapter_class: type[Adapter]) -> None:
+        self.server = server
+        self.name = name
+        self.sockets: dict[str, Socket] = {}
+        self.adapter = adapter_class(self)
+        self.adapter.init()
+        self.middlewares: list[Callable[..., Any]] = []
+        self.handlers: dict[str, list[Callable[..., Any]]] = {}
+
+    def __repr__(self) -> str:
+        return f"<socketio.Namespace {self.name}>"
+
 
     # -- broadcasting --------------------------------------------------------------------
 
@@ -135,7 +143,7 @@ class Namespace:
             fn(socket)
 
 
-class ParentNamespace:
+class ParentNamespace(_Handlers):
     """A dynamic namespace rule: a regex or ``fn(name, auth) -> bool``; the namespaces
     it creates share its handlers and middlewares."""
 
@@ -156,17 +164,6 @@ class ParentNamespace:
             log.exception("socket.io: dynamic namespace matcher failed")
             return False
 
-    def on(self, event: str, handler: Callable[..., Any] | None = None) -> Any:
-        def register(fn: Callable[..., Any]) -> Callable[..., Any]:
-            key = "connection" if event in CONNECTION_EVENTS else event
-            self.handlers.setdefault(key, []).append(fn)
-            return fn
-
-        return register(handler) if handler is not None else register
-
-    def use(self, fn: Callable[..., Any]) -> Callable[..., Any]:
-        self.middlewares.append(fn)
-        return fn
 
     def create_child(self, name: str) -> Namespace:
         nsp = Namespace(self.server, name, self.adapter_class)
