@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from flask import Flask
-from flask.ctx import RequestContext
+from flask.ctx import AppContext, RequestContext
 from flask.sessions import SessionInterface
 
 from . import session as session_mod
@@ -35,10 +35,27 @@ class _Middleware:
 
 
 class _HandlerContext(RequestContext):
-    """A request context pushed once per handler call, matched and opened only once."""
+    """A request context pushed once per handler call, matched and opened only once,
+    with an app context of its own that is reused with a fresh ``g`` each time."""
 
     busy = False
     _matched = False
+    _app_ctx: AppContext | None = None
+
+    def enter(self) -> None:
+        app_ctx = self._app_ctx
+        if app_ctx is None:
+            app_ctx = self._app_ctx = self.app.app_context()
+        app_ctx.g = self.app.app_ctx_globals_class()  # ``g`` lives for one handler call
+        app_ctx.push()
+        self.push()
+
+    def leave(self) -> None:
+        try:
+            self.pop()
+        finally:
+            assert self._app_ctx is not None
+            self._app_ctx.pop()
 
     def match_request(self) -> None:
         if not self._matched:
@@ -186,14 +203,14 @@ class IOEngine(Server):
         elif ctx.busy:
             ctx = ctx.twin()
         ctx.busy = True
-        ctx.push()
+        ctx.enter()
         try:
             return fn(*args)
         finally:
             session = ctx.session_object
             if isinstance(session, session_mod.SocketSession):
                 session.release()  # a reload() without save() must not keep the lock
-            ctx.pop()
+            ctx.leave()
             ctx.busy = False
 
     def run(self, app: Flask | None = None, host: str = "127.0.0.1", port: int = 5000,
