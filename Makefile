@@ -5,7 +5,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMPS  := .stamps
 
-.PHONY: test demo lint unit setup bench clean fuzz
+.PHONY: test demo lint unit setup bench clean fuzz soak
 
 setup: $(STAMPS)/venv $(STAMPS)/npm $(STAMPS)/system
 
@@ -45,6 +45,13 @@ demo: $(STAMPS)/venv $(STAMPS)/npm
 bench:
 	PY=$(PY) sh bench/setup.sh
 	bench/.venv/bin/python bench/run.py $(ARGS)
+
+# Soak (soak/run.py): slow consumers, a flood, churn and clients that vanish, against
+# flask_ioengine, python-socketio and Node socket.io side by side; in the benchmarks'
+# environment (bench/setup.sh, idempotent). Options through ARGS, e.g. ARGS="--quick".
+soak:
+	PY=$(PY) sh bench/setup.sh
+	bench/.venv/bin/python soak/run.py $(ARGS)
 
 clean:
 	rm -rf $(STAMPS) $(VENV) node_modules

@@ -234,4 +234,7 @@ class IOEngine(Server):
         sock = eventlet.listen((host, port), backlog=int(server_options.pop("backlog", 2048)))
         # eventlet's default pool of 1024 green threads would cap the connections served.
         server_options.setdefault("max_size", 100_000)
-        eventlet.wsgi.server(sock, app, log_output=log_output, **server_options)
+        from .http import FastHttpProtocol
+
+        eventlet.wsgi.server(sock, app, log_output=log_output,
+                             **{"protocol": FastHttpProtocol, **server_options})

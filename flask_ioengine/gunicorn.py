@@ -39,6 +39,8 @@ class EventletWorker(Worker):
 
     def run(self) -> None:
         get_backend("eventlet")
+        from .http import FastHttpProtocol
+
         servers = []
         for listener in self.sockets:
             sock = eventlet.greenio.GreenSocket(getattr(listener, "sock", listener))
@@ -46,6 +48,7 @@ class EventletWorker(Worker):
             servers.append(eventlet.spawn(
                 eventlet.wsgi.server, sock, self.wsgi, log_output=False,
                 max_size=self.cfg.worker_connections, socket_timeout=None,
+                protocol=FastHttpProtocol,
             ))
         try:
             while self.alive:

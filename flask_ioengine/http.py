@@ -1,28 +1,33 @@
-"""A faster request parser for ``eventlet.wsgi``: :class:`FastHttpProtocol`.
+"""A faster HTTP/1.x protocol for ``eventlet.wsgi``: :class:`FastHttpProtocol`.
 
 ``eventlet.wsgi.HttpProtocol`` parses every request with the standard library's
 ``BaseHTTPRequestHandler.parse_request``, which hands the header block to the ``email``
-package's feed parser; with Engine.IO long-polling (one small request per message, often
+package's feed parser, then builds the environ and writes the response in many small
+steps. With Engine.IO long-polling (one small request per message, and with some clients
 one TCP connection per request) that is most of the server's per-request work.
 
-:class:`FastHttpProtocol` replaces that path with a strict, bounded HTTP/1.x parser:
+:class:`FastHttpProtocol` replaces the request parser with a strict, bounded one:
 
-* request line ``METHOD SP target SP HTTP/d.d`` (at most ``url_length_limit`` bytes, else
-  414 as in eventlet; up to :data:`MAX_EMPTY_LINES` empty lines before it are skipped);
-* header lines at most :data:`MAX_HEADER_LINE` bytes, :data:`MAX_HEADERS` fields and
-  :data:`MAX_HEADERS_SIZE` bytes in all; names are RFC 9110 tokens, values lose their
-  surrounding spaces and tabs and may not hold NUL or CR; obsolete line folding, a line
-  without a colon or with whitespace before it are refused with 400;
+* request line ``METHOD SP target SP HTTP/1.d`` (at most ``url_length_limit`` bytes, else
+  414 as in eventlet; HTTP/2+ gets 505, HTTP/0.9 and anything else 400); up to
+  :data:`MAX_EMPTY_LINES` empty lines before it are skipped (RFC 9112 section 2.2);
+* header lines shorter than :data:`MAX_HEADER_LINE` bytes and :data:`MAX_HEADERS_SIZE`
+  bytes in all (else 400, as in eventlet), at most :data:`MAX_HEADERS` fields (else 431);
+  names are RFC 9110 tokens, values lose their surrounding spaces and tabs and may not hold
+  NUL, CR or LF; obsolete line folding, a line without a colon or with whitespace before
+  it are refused with 400 (the standard library would fold them into a value, or silently
+  end the headers there);
 * ``Content-Length`` must be digits (repeated only with the same value); with
   ``Transfer-Encoding`` it is refused (400, as eventlet does); a ``Transfer-Encoding``
   other than ``chunked`` gets 501 instead of being read as an empty body.
 
-For a valid request it builds the same WSGI environ as eventlet (same keys and values,
-``PATH_INFO`` unquoted as latin-1, repeated headers joined with ``,``, ``CONTENT_TYPE``
-defaulting to ``text/plain``, ``eventlet.input`` with 100-continue and chunked input), and
-keeps eventlet's keep-alive rules and response writer. It also writes responses straight
-to the socket with ``sendall`` rather than through a ``BufferedWriter`` (eventlet always
-flushes after each write anyway).
+For a valid request everything else is as eventlet does it, with fewer steps: the same
+WSGI environ (keys and values, ``PATH_INFO`` unquoted as latin-1, repeated headers joined
+with ``,``, ``CONTENT_TYPE`` defaulting to ``text/plain``, ``eventlet.input`` with
+100-continue and chunked input), the same keep-alive decisions and the same response bytes
+(status line, capitalised header names, ``Date``, ``Content-Length`` or chunked, 500 on
+an exception, ``WSGI_LOCAL.already_handled``, posthooks, access log). Responses go straight
+to the socket with one ``sendall`` rather than through a ``BufferedWriter``.
 
 Use it with ``eventlet.wsgi.server(sock, app, protocol=FastHttpProtocol)``;
 ``IOEngine.run`` and the gunicorn worker do.
@@ -30,11 +35,13 @@ Use it with ``eventlet.wsgi.server(sock, app, protocol=FastHttpProtocol)``;
 
 from __future__ import annotations
 
+import operator
 import re
 import sys
 import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 from typing import Any
 from urllib.parse import unquote
 
@@ -59,9 +66,7 @@ _REQUEST_LINE = re.compile(
     "([" + _TCHAR + r"]+) ([^\x00-\x20\x7f]+) HTTP/([0-9])\.([0-9])\r?\n")
 # field-name ":" OWS field-value; trailing OWS is stripped after the match
 _HEADER_LINE = re.compile("([" + _TCHAR + r"]+):[ \t]*([^\x00\r\n]*)\r?\n")
-# a whole header block with CRLFs, and its fields (values without trailing OWS)
-_HEADER_BLOCK = re.compile("(?:[" + _TCHAR + r"]+:[^\x00\r\n]*\r\n)*\r\n")
-_HEADER_FIELD = re.compile("([" + _TCHAR + r"]+):[ \t]*([^\x00\r\n]*?)[ \t]*\r\n")
+_TOKEN = re.compile("[" + _TCHAR + "]+")
 
 _STATE_REQUEST = eventlet.wsgi.STATE_REQUEST
 _STATE_IDLE = eventlet.wsgi.STATE_IDLE
@@ -239,11 +244,9 @@ def _host_port(addr: Any) -> tuple[str, str]:
 
 
 class FastHttpProtocol(eventlet.wsgi.HttpProtocol):
-    """``eventlet.wsgi.HttpProtocol`` with its own request parser and environ builder.
-
-    Everything else (keep-alive, the response writer, 100-continue, chunked input and
-    output, posthooks, logging) is eventlet's.
-    """
+    """``eventlet.wsgi.HttpProtocol`` with its own request parser, environ builder and
+    response writer (see the module's documentation); the connection loop, the request
+    body reader (``eventlet.wsgi.Input``) and the server are eventlet's."""
 
     headers: Headers
     _addresses: tuple[str, str, str, str] | None = None
@@ -404,27 +407,36 @@ class FastHttpProtocol(eventlet.wsgi.HttpProtocol):
 
     def _read_headers(self) -> tuple[list[tuple[str, str]], dict[str, str]]:
         """Read the header block: the fields in order and the first value per lower-cased
-        name. A block already buffered whole (the usual case) is checked and split by two
-        regular expressions; anything else is read and checked line by line."""
+        name. A block already buffered whole, with CRLFs only (the usual case), is split
+        with string methods; anything else, or anything doubtful, is read and checked line
+        by line (which also names what is wrong)."""
         rfile = self.rfile
         peek = getattr(rfile, "peek", None)
-        if peek is not None:
-            buffered = peek()
-            if buffered[:2] == b"\r\n":
-                size = 2
-            else:
-                size = buffered.find(b"\r\n\r\n") + 4
-            if 4 <= size < MAX_HEADER_LINE or size == 2:
-                block = buffered[:size].decode("latin-1")
-                if _HEADER_BLOCK.fullmatch(block) is not None:
-                    rfile.read(size)
-                    headers = _HEADER_FIELD.findall(block)
-                    if len(headers) > MAX_HEADERS:
-                        raise _BadRequest(b"431 Request Header Fields Too Large",
-                                          "Too many headers")
-                    first = {name.lower(): value for name, value in reversed(headers)}
-                    return headers, first
-        return self._read_header_lines()
+        if peek is None:
+            return self._read_header_lines()
+        buffered = peek()
+        if buffered[:2] == b"\r\n":  # no header at all
+            rfile.read(2)
+            return [], {}
+        end = buffered.find(b"\r\n\r\n")
+        if not 0 < end < MAX_HEADER_LINE or buffered.find(b"\x00", 0, end) >= 0:
+            return self._read_header_lines()
+        block = buffered[:end].decode("latin-1")
+        lines = block.split("\r\n")
+        crlfs = len(lines) - 1
+        if len(lines) > MAX_HEADERS or block.count("\r") != crlfs or block.count("\n") != crlfs:
+            return self._read_header_lines()  # too many, or a bare CR or LF somewhere
+        headers = []
+        for line in lines:
+            name, colon, value = line.partition(":")
+            if not (colon and name):
+                return self._read_header_lines()
+            headers.append((name, value.strip(" \t")))
+        if _TOKEN.fullmatch("".join([name for name, _ in headers])) is None:
+            return self._read_header_lines()  # a name with a space, a quote...
+        rfile.read(end + 4)
+        first = {name.lower(): value for name, value in reversed(headers)}
+        return headers, first
 
     def _read_header_lines(self) -> tuple[list[tuple[str, str]], dict[str, str]]:
         """:meth:`_read_headers` one line at a time, with the limits and the refusals."""
@@ -717,9 +729,8 @@ class FastHttpProtocol(eventlet.wsgi.HttpProtocol):
             self.rfile, length, self.connection, wfile=wfile, wfile_line=wfile_line,
             chunked_input=chunked)
         env["eventlet.posthooks"] = []
-        env["eventlet.set_idle"] = self._set_idle
+        # for handlers that never return (WebSockets): mark the connection idle. A partial,
+        # not a bound method: the environ must not refer to the protocol, or each finished
+        # connection would wait for the garbage collector rather than go at once
+        env["eventlet.set_idle"] = partial(operator.setitem, self.conn_state, 2, _STATE_IDLE)
         return env
-
-    def _set_idle(self) -> None:
-        """Mark the connection idle (for handlers that never return, like WebSockets)."""
-        self.conn_state[2] = _STATE_IDLE

@@ -45,7 +45,8 @@ class Socket:
     __slots__ = (
         "server", "aio", "sid", "request", "transport", "upgrading", "upgraded", "state",
         "outbox", "outbox_bytes", "_wake", "polling", "close_reason", "on_message",
-        "on_close", "handler", "abort", "flush", "buffered", "_overflowed", "_ping_timer", "_pong_timer", "_release_timer", "__weakref__",
+        "on_close", "handler", "abort", "flush", "write_now", "buffered", "receiving",
+        "_overflowed", "_heard", "_ping_timer", "_pong_timer", "_release_timer", "__weakref__",
     )
 
     def __init__(self, server: Server, sid: str, request: Any, transport: str) -> None:
@@ -72,8 +73,14 @@ class Socket:
         self.abort: Callable[[str], None] | None = None
         #: Set by the WebSocket transport under eventlet: writes the outbox right away.
         self.flush: Callable[[], None] | None = None
+        #: Set by the WebSocket transport under eventlet: writes the outbox at once.
+        self.write_now: Callable[[], None] | None = None
         #: Set by the WebSocket transport: bytes written but still waiting for the client.
         self.buffered: Callable[[], int] | None = None
+        #: > 0 while the server is busy with a message of this client (and so not reading
+        #: it): a PONG may be waiting unread, so the ping timeout is held off meanwhile.
+        self.receiving = 0
+        self._heard = False  # a packet arrived since the last PING
         self._overflowed = False
         self._ping_timer: Timer | None = None
         self._pong_timer: Timer | None = None
@@ -118,11 +125,14 @@ class Socket:
         self._push()
 
     def _push(self) -> None:
+        limit = self.server.max_write_buffer
         if self.flush is not None:
             self.flush()
+            if self.outbox_bytes > limit and self.write_now is not None:
+                self.write_now()  # a sender that never yields: write now, do not hoard
         else:
             self.wake.set()  # a poll may be about to wait: the event must exist
-        if self.backlog() > self.server.max_write_buffer:
+        if self.backlog() > limit:
             self.overflow()
 
     def backlog(self) -> int:
@@ -159,9 +169,14 @@ class Socket:
         """Handle one packet from the client (over whichever transport carried it)."""
         if self.state != OPEN:
             return
+        self._heard = True
         if type == packet.MESSAGE:
             if self.on_message is not None:
-                self.on_message(data)
+                self.receiving += 1
+                try:
+                    self.on_message(data)
+                finally:
+                    self.receiving -= 1
         elif type == packet.PONG:
             self._on_pong()
         elif type == packet.CLOSE:
@@ -181,6 +196,7 @@ class Socket:
         self._ping_timer = None
         if self.state != OPEN:
             return
+        self._heard = False
         self._queue(packet.PING_PACKET)
         self._pong_timer = self.aio.call_later(self.server.ping_timeout, self._ping_timeout)
 
@@ -192,6 +208,12 @@ class Socket:
 
     def _ping_timeout(self) -> None:
         self._pong_timer = None
+        if self.state == OPEN and (self.receiving or self._heard):
+            # The client is alive (it sent something since the PING, or we are holding its
+            # input back): its PONG may be behind what we have not read yet. Ping again
+            # (which keeps the client's own heartbeat check satisfied) and wait anew.
+            self._ping()
+            return
         if self.state == OPEN:
             # Timer callbacks must not block: the close handlers run user code.
             self.aio.spawn(self.closed, "ping timeout")

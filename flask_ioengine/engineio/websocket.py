@@ -247,6 +247,7 @@ def attach(ws: WebSocket, socket: Socket) -> None:
     ws.on_broken = broken
     socket.buffered = lambda: len(ws.out)
     socket.flush = flush
+    socket.write_now = write
     write()
 
 
