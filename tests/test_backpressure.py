@@ -82,3 +82,22 @@ def test_within_the_limit_nothing_is_dropped(engine_server):
         received += [p for p in r.text.split("\x1e") if p.startswith("4")]
     assert [p[1] for p in received] == [str(i % 10) for i in range(150)]
     assert "buffer full" not in server.output()
+
+
+def test_a_sender_that_never_yields_does_not_cut_off_a_reading_client(engine_server):
+    """2 MB emitted in one loop that never yields, to a client that reads everything: the
+    limit (1 MB by default) is about what the client does not take, not the loop."""
+    import websocket  # websocket-client
+
+    server = engine_server()
+    ws = websocket.create_connection(
+        f"ws://127.0.0.1:{server.port}/socket.io/?EIO=4&transport=websocket", timeout=20)
+    try:
+        assert ws.recv().startswith('0{"sid":')
+        ws.send("4blast:2000:1000")
+        got = [ws.recv() for _ in range(2000)]
+    finally:
+        ws.close()
+    assert [m[1] for m in got] == [str(i % 10) for i in range(2000)]
+    assert all(len(m) == 1001 for m in got)
+    assert "buffer full" not in server.output()
