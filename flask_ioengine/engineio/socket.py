@@ -197,8 +197,14 @@ class Socket:
         if self.state != OPEN:
             return
         self._heard = False
-        self._queue(packet.PING_PACKET)
+        # The pong deadline is armed first: whatever happens while sending, the session
+        # cannot outlive its heartbeat.
         self._pong_timer = self.aio.call_later(self.server.ping_timeout, self._ping_timeout)
+        try:
+            self._queue(packet.PING_PACKET)
+        except Exception:  # a timer must survive a failing transport: log, end this session
+            log.exception("engine.io %s: sending a ping failed", self.sid)
+            self.aio.spawn(self.closed, "transport error")
 
     def _on_pong(self) -> None:
         if self._pong_timer is not None:
