@@ -48,13 +48,9 @@ class Backend:
         """Run ``fn(*args)`` after ``delay`` seconds; callbacks must not block."""
         return _scheduler().call_later(delay, fn, *args)
 
-    def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
-        """Run ``fn(*args)`` as soon as the current green thread yields (must not block)."""
-        fn(*args)
-
     def defer(self, fn: Callable[[], Any]) -> None:
-        """Like ``call_soon(fn)``, batched: one hub timer runs every function deferred
-        before the current green thread yields."""
+        """Run ``fn()`` as soon as the current green thread yields (it must not block);
+        one hub timer runs every function deferred meanwhile. Threads: at once."""
         fn()
 
     def cooperate(self) -> None:
@@ -89,9 +85,6 @@ class EventletBackend(Backend):
     def call_later(self, delay: float, fn: Callable[..., Any], *args: Any) -> Timer:
         # A hub timer runs in the hub greenlet: it is only a heap entry until it fires.
         return self._get_hub().schedule_call_global(delay, fn, *args)
-
-    def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
-        self._get_hub().schedule_call_global(0, fn, *args)
 
     def defer(self, fn: Callable[[], Any]) -> None:
         deferred = self._deferred

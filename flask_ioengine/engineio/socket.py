@@ -242,9 +242,7 @@ class Socket:
         if self.state == CLOSED:
             return
         prior = self.state
-        self.state = CLOSED
-        self._signal()
-        self._release()
+        self._release()  # CLOSED, waiters woken, forgotten by the server
         if self.abort is not None:
             self.abort(reason)
         if prior == OPEN or self._overflowed:

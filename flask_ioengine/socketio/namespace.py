@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from .adapter import Adapter
 from .broadcast import BroadcastOperator
-from .socket import ConnectionRefusedError
+from .socket import NOT_CALLED, ConnectionRefusedError, call_middleware
 
 if TYPE_CHECKING:
     from .server import Server
@@ -118,24 +118,18 @@ class Namespace(_Handlers):
     def run_middlewares(self, socket: Socket) -> Exception | None:
         """Run ``io.use`` middlewares in order; the first error refuses the socket."""
         for fn in self.middlewares:
-            outcome: list[Any] = []
-
-            def next(err: Any = None, _out: list[Any] = outcome) -> None:
-                _out.append(err)
-
             try:
-                fn(socket, next)
+                result = call_middleware(fn, socket)
             except ConnectionRefusedError as exc:
                 return exc
             except Exception:
                 # An unexpected failure: its text stays in the log, not on the wire.
                 log.exception("socket.io: connection middleware failed")
                 return ConnectionRefusedError("Connection refused")
-            if not outcome:
+            if result is NOT_CALLED:
                 return Exception("Connection refused")
-            if outcome[0] is not None:
-                err = outcome[0]
-                return err if isinstance(err, Exception) else Exception(str(err))
+            if result is not None:
+                return result if isinstance(result, Exception) else Exception(str(result))
         return None
 
     def fire_connection(self, socket: Socket) -> None:

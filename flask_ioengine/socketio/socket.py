@@ -69,6 +69,18 @@ def _positional_arity(fn: Callable[..., Any]) -> int | None:
     return n
 
 
+#: What ``call_middleware`` returns when the middleware never called ``next``.
+NOT_CALLED: Any = object()
+
+
+def call_middleware(fn: Callable[[Any, Callable[..., None]], Any], arg: Any) -> Any:
+    """Call a Node-style middleware ``fn(arg, next)``: the error it passed to ``next``
+    (None to go on), or ``NOT_CALLED``. Exceptions it raises propagate."""
+    outcome: list[Any] = []
+    fn(arg, lambda err=None: outcome.append(err))
+    return outcome[0] if outcome else NOT_CALLED
+
+
 def adapt_arity(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Wrap ``fn`` so it accepts any number of positional arguments, passing only as many
     as it declares (a handler ``def f():`` tolerates a client that sends data)."""
@@ -334,19 +346,14 @@ class Socket:
 
     def _run_middlewares(self, args: list[Any]) -> list[Any]:
         for fn in self._middlewares:
-            outcome: list[Any] = []
-
-            def next(err: Any = None, _out: list[Any] = outcome) -> None:
-                _out.append(err)
-
             try:
-                fn(args, next)
+                result = call_middleware(fn, args)
             except Exception as exc:  # a middleware raising is like next(exc)
-                outcome.append(exc)
-            if not outcome:
+                result = exc
+            if result is NOT_CALLED:
                 return []
-            if outcome[0] is not None:
-                self._fire_reserved("error", outcome[0])
+            if result is not None:
+                self._fire_reserved("error", result)
                 return []
         return args
 
@@ -400,7 +407,3 @@ class _VolatileEmitter:
     def emit(self, event: str, *args: Any) -> bool:
         p = sio.Packet(sio.EVENT, self.socket.nsp.name, [event, *args])
         return self.socket.client.write_frames(engine_frames(p), volatile=True)
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
