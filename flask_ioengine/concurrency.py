@@ -56,6 +56,16 @@ class Backend:
     def cooperate(self) -> None:
         """Let other green threads run, unless that is impossible here (the hub)."""
 
+    def start(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run ``fn(*args)`` in a thread of its own (may block). Under eventlet, called
+        from the hub, it starts at once in a pooled green thread; else it is spawned."""
+        self.spawn(fn, *args)
+
+    def run_now(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run ``fn(*args)`` now, in the caller's thread; from eventlet's hub (which must
+        never block) in a pooled green thread that goes on by itself if ``fn`` blocks."""
+        fn(*args)
+
 
 class EventletBackend(Backend):
     name = "eventlet"
@@ -67,8 +77,12 @@ class EventletBackend(Backend):
 
         self._eventlet = eventlet
         self._deferred: list[Callable[[], Any]] = []
+        #: > 0 while the hub runs a batch of I/O callbacks that flushes what is deferred
+        #: at its end (see ``batch``), so no timer is needed.
+        self._batching = 0
         self._semaphore = eventlet.semaphore.Semaphore
         self._get_hub = eventlet.hubs.get_hub
+        self._runners = _Runners()
 
     def spawn(self, fn: Callable[..., Any], *args: Any) -> None:
         self._eventlet.spawn_n(fn, *args)
@@ -86,13 +100,46 @@ class EventletBackend(Backend):
         # A hub timer runs in the hub greenlet: it is only a heap entry until it fires.
         return self._get_hub().schedule_call_global(delay, fn, *args)
 
+    def start(self, fn: Callable[..., Any], *args: Any) -> None:
+        from greenlet import getcurrent
+
+        if getcurrent() is self._get_hub().greenlet:
+            self._runners.run(fn, args)
+        else:
+            self._eventlet.spawn_n(fn, *args)
+
+    def run_now(self, fn: Callable[..., Any], *args: Any) -> None:
+        from greenlet import getcurrent
+
+        if getcurrent() is self._get_hub().greenlet:
+            self._runners.run(fn, args)
+        else:
+            fn(*args)
+
     def defer(self, fn: Callable[[], Any]) -> None:
         deferred = self._deferred
         deferred.append(fn)
-        if len(deferred) == 1:
+        if len(deferred) == 1 and not self._batching:
             self._get_hub().schedule_call_global(0, self._run_deferred)
 
+    def watch(self, fileno: int, callback: Callable[[], Any]) -> Watch:
+        """Call ``callback()`` from the hub whenever ``fileno`` is readable, until the
+        returned watch is cancelled; what it defers is flushed when it returns."""
+        return Watch(self, fileno, callback)
+
+    def begin_batch(self) -> None:
+        """The hub starts a batch of I/O callbacks: what they defer waits for ``end_batch``."""
+        self._batching += 1
+
+    def end_batch(self) -> None:
+        """End a batch: run what was deferred during it (in the hub)."""
+        self._batching -= 1
+        if not self._batching and self._deferred:
+            self._run_deferred()
+
     def _run_deferred(self) -> None:
+        if not self._deferred:
+            return
         deferred, self._deferred = self._deferred, []
         for fn in deferred:
             try:
@@ -108,6 +155,97 @@ class EventletBackend(Backend):
         hub = self._get_hub()
         if getcurrent() is not hub.greenlet:
             self._eventlet.sleep(0)
+
+
+class Watch:
+    """A persistent read listener on eventlet's hub (registered once, not per read)."""
+
+    __slots__ = ("_aio", "_fileno", "_callback", "_listener")
+
+    def __init__(self, aio: EventletBackend, fileno: int, callback: Callable[[], Any]) -> None:
+        self._aio = aio
+        self._fileno = fileno
+        self._callback = callback
+        self._listener: Any = None
+        self.resume()
+
+    @property
+    def active(self) -> bool:
+        return self._listener is not None
+
+    def _readable(self, fileno: int) -> None:
+        aio = self._aio
+        aio._batching += 1
+        try:
+            self._callback()
+        except Exception:  # eventlet would drop every listener of the descriptor
+            import logging
+
+            logging.getLogger("flask_ioengine").exception("read callback failed")
+        finally:
+            aio.end_batch()
+
+    def _obsolete(self, *args: Any) -> None:
+        """eventlet found the descriptor closed or reused under us: stop listening."""
+        self._listener = None
+
+    def pause(self) -> None:
+        """Stop listening (the kernel buffers, then TCP pushes back on the peer)."""
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            self._aio._get_hub().remove(listener)
+
+    def resume(self) -> None:
+        if self._listener is None:
+            hub = self._aio._get_hub()
+            self._listener = hub.add(hub.READ, self._fileno, self._readable,
+                                     self._obsolete, self._obsolete)
+
+    cancel = pause
+
+
+class _Runners:
+    """Pooled green threads that run work handed over by the hub greenlet.
+
+    ``run`` switches straight into an idle runner (no spawn, no timer): the work runs at
+    once and control comes back to the hub when it finishes or blocks. A runner that
+    blocked goes on by itself when eventlet resumes it, and returns to the pool after.
+    """
+
+    MAX_IDLE = 16
+
+    def __init__(self) -> None:
+        self.idle: list[Any] = []
+
+    def run(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        if self.idle:
+            self.idle.pop().switch(fn, args)
+        else:
+            from eventlet.hubs import get_hub
+            from greenlet import greenlet
+
+            greenlet(self._loop, parent=get_hub().greenlet).switch(fn, args)
+
+    def _loop(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        from greenlet import getcurrent
+
+        me = getcurrent()
+        idle = self.idle
+        while True:
+            try:
+                fn(*args)
+            except Exception:
+                import logging
+
+                logging.getLogger("flask_ioengine").exception("green thread failed")
+            fn = args = None  # type: ignore[assignment]
+            if len(idle) >= self.MAX_IDLE:
+                return  # the hub (the parent) takes over
+            idle.append(me)
+            job = me.parent.switch()
+            while not (isinstance(job, tuple) and len(job) == 2):  # a stray wake-up
+                job = me.parent.switch()
+            fn, args = job
 
 
 class _Entry:

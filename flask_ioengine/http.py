@@ -173,6 +173,22 @@ class Headers:
         return f"Headers({self._headers!r})"
 
 
+class _Detached:
+    """Takes the place of a connection the application took over for good (see
+    ``flask_ioengine.detach`` in the environ): eventlet's cleanup then leaves it open."""
+
+    __slots__ = ()
+
+    def shutdown(self, *args: Any) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+_DETACHED = _Detached()
+
+
 class _SocketWriter:
     """``wfile``: each write goes to the socket whole, at once (no buffer to flush)."""
 
@@ -270,7 +286,12 @@ class FastHttpProtocol(eventlet.wsgi.HttpProtocol):
         self.wfile = _SocketWriter(conn)
 
     def finish(self) -> None:
-        """Close the files and the connection, ignoring a peer that went away."""
+        """Close the files and the connection, ignoring a peer that went away; a
+        detached connection (now the application's) only loses its files."""
+        if self.conn_state[1] is _DETACHED:
+            self.wfile.close()
+            self.rfile.close()
+            return
         wfile = self.wfile
         if not wfile.closed:
             try:
@@ -733,4 +754,7 @@ class FastHttpProtocol(eventlet.wsgi.HttpProtocol):
         # not a bound method: the environ must not refer to the protocol, or each finished
         # connection would wait for the garbage collector rather than go at once
         env["eventlet.set_idle"] = partial(operator.setitem, self.conn_state, 2, _STATE_IDLE)
+        # for handlers that keep the socket after returning (WebSockets read from the hub):
+        # the server's cleanup must then leave the connection open
+        env["flask_ioengine.detach"] = partial(operator.setitem, self.conn_state, 1, _DETACHED)
         return env

@@ -7,6 +7,7 @@ reader). Refused requests get the protocol's error JSON and emit ``connection_er
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import re
@@ -25,7 +26,16 @@ from . import packet
 from .cors import CorsPolicy
 from .polling import TransportError, deliver, poll
 from .socket import OPEN, Socket
-from .websocket import WebSocket, WebSocketClosed, accept_key, attach, raw_socket, valid_upgrade
+from .websocket import (
+    HubReader,
+    WebSocket,
+    WebSocketClosed,
+    accept_key,
+    attach,
+    raw_socket,
+    read_loop,
+    valid_upgrade,
+)
 from .wsframe import negotiate_deflate
 
 log = logging.getLogger("flask_ioengine.engineio")
@@ -59,6 +69,9 @@ IN_PROCESS_KEY = "ioengine.in_process"
 
 #: Returned instead of a Response when the request became a WebSocket.
 HIJACKED = Response(101, [], b"")
+#: environ key of a callable that makes the WSGI server let go of the connection for good
+#: once the application returns (``flask_ioengine.http.FastHttpProtocol`` offers it)
+DETACH_KEY = "flask_ioengine.detach"
 
 _REASONS = {
     101: "Switching Protocols", 200: "OK", 204: "No Content", 400: "Bad Request",
@@ -200,7 +213,15 @@ class Server:
         return register(handler) if handler is not None else register
 
     def emit(self, event: str, *args: Any) -> None:
-        for fn in self._handlers.get(event, ()):
+        handlers = self._handlers.get(event)
+        if handlers:
+            # handlers are application code: never run in eventlet's hub (see run_now)
+            self.aio.run_now(self._call_handlers, event, handlers, args)
+
+    @staticmethod
+    def _call_handlers(event: str, handlers: list[Callable[..., Any]],
+                       args: tuple[Any, ...]) -> None:
+        for fn in handlers:
             try:
                 fn(*args)
             except Exception:
@@ -486,12 +507,12 @@ class Server:
             socket = Socket(self, sid, request, "websocket")
             socket._queue(self._open_packet([], sid))
             self._open(socket)
-            self._run_websocket(ws, socket)
+            self._run_websocket(ws, socket, request.environ)
         else:
-            self._upgrade(ws, socket)
+            self._upgrade(ws, socket, request.environ)
         return HIJACKED
 
-    def _upgrade(self, ws: WebSocket, socket: Socket) -> None:
+    def _upgrade(self, ws: WebSocket, socket: Socket, environ: dict[str, Any]) -> None:
         """The probe dance: ``2probe``/``3probe``, free the pending poll, then ``5``."""
         ws.sock.settimeout(self.upgrade_timeout)
         try:
@@ -519,30 +540,18 @@ class Server:
         socket.upgraded = True
         socket.transport = "websocket"
         self.emit("upgrade", socket)
-        self._run_websocket(ws, socket)
+        self._run_websocket(ws, socket, environ)
 
-    def _run_websocket(self, ws: WebSocket, socket: Socket) -> None:
-        """Read in this thread until the session ends; writes go as ``attach`` says."""
+    def _run_websocket(self, ws: WebSocket, socket: Socket, environ: dict[str, Any]) -> None:
+        """Read until the session ends: from the hub once the WSGI server has let the
+        connection go (eventlet), else in this thread; writes go as ``attach`` says."""
         socket.abort = ws.abort
         attach(ws, socket)
-        sleep = self.aio.sleep
-        count = 0
-        try:
-            while socket.state != "closed":
-                count += 1
-                if count % 16 == 0:
-                    sleep(0)  # a flooding client must not monopolize the hub
-                frame = ws.receive()
-                try:
-                    type, data = packet.decode(frame)
-                except packet.PacketError as err:
-                    log.info("engine.io %s: bad packet (%s), closing", socket.sid, err)
-                    socket.closed("parse error")
-                    break
-                socket.receive(type, data)
-        except WebSocketClosed:
-            socket.closed("transport close")
-        except Exception:
-            log.exception("engine.io %s: websocket reader failed", socket.sid)
-            socket.closed("transport error")
-        ws.shutdown()
+        detach = environ.get(DETACH_KEY)
+        if detach is not None and ws.raw is not None:
+            detach()
+            # the request body reader (and its buffer) is of no further use
+            environ["wsgi.input"] = environ["eventlet.input"] = io.BytesIO()
+            HubReader(ws, socket).start()
+            return
+        read_loop(ws, socket, self.aio.sleep)

@@ -45,7 +45,7 @@ class Socket:
     __slots__ = (
         "server", "aio", "sid", "request", "transport", "upgrading", "upgraded", "state",
         "outbox", "outbox_bytes", "_wake", "polling", "close_reason", "on_message",
-        "on_close", "handler", "abort", "flush", "write_now", "buffered", "receiving",
+        "on_close", "handler", "abort", "flush", "write_now", "buffered", "receiving", "reader",
         "_overflowed", "_heard", "_ping_timer", "_pong_timer", "_release_timer", "__weakref__",
     )
 
@@ -77,6 +77,8 @@ class Socket:
         self.write_now: Callable[[], None] | None = None
         #: Set by the WebSocket transport: bytes written but still waiting for the client.
         self.buffered: Callable[[], int] | None = None
+        #: Set by a transport read from the hub: ``pause()``/``resume()`` its reading.
+        self.reader: Any = None
         #: > 0 while the server is busy with a message of this client (and so not reading
         #: it): a PONG may be waiting unread, so the ping timeout is held off meanwhile.
         self.receiving = 0

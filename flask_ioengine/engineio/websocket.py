@@ -1,8 +1,12 @@
 """The WebSocket transport: our own RFC 6455 handshake (so the ``headers`` hook, the cookie
 and the origin checks apply to the 101 response) over the sans-I/O ``wsframe`` codec.
 
-The request's green thread reads; a second one writes what the session queues, so a
-client that stops reading blocks only its own writer.
+Under eventlet's WSGI server (``FastHttpProtocol``) the connection is detached from its
+request once open and read from the hub (``HubReader``): an idle connection costs no
+green thread, and a message costs no switch until application code runs. Elsewhere the
+request's thread reads (``read_loop``). Writes go straight to the socket; what the kernel
+does not take waits for a drain green thread, so a client that stops reading blocks
+only itself.
 """
 
 from __future__ import annotations
@@ -11,9 +15,10 @@ import base64
 import hashlib
 import logging
 import socket as _socket
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from . import wsframe
+from . import packet, wsframe
 from .packet import CLOSE_PACKET, Data
 
 if TYPE_CHECKING:
@@ -75,7 +80,7 @@ class WebSocket:
     """
 
     __slots__ = ("sock", "raw", "aio", "parser", "lock", "deflate_threshold", "closed",
-                 "close_sent", "out", "writing", "close_pending", "on_broken")
+                 "close_sent", "out", "writing", "close_pending", "on_broken", "released")
 
     def __init__(self, sock: Any, aio: Backend, max_message: int,
                  deflate_threshold: int | None = None) -> None:
@@ -93,6 +98,8 @@ class WebSocket:
         self.close_pending = False
         #: Called (in a green thread of its own) when a buffered write fails.
         self.on_broken: Any = None
+        #: Reading is over and the socket is ours to close (a detached connection).
+        self.released = False
 
     @property
     def buffered(self) -> int:
@@ -140,6 +147,8 @@ class WebSocket:
             self.writing = False
         if self.close_pending:
             self.shutdown()
+        if self.released:
+            self._close_socket()
 
     def send(self, frames: list[Data]) -> None:
         """Write messages (str → text frame, bytes → binary frame) in one write."""
@@ -180,6 +189,20 @@ class WebSocket:
         except OSError:
             pass
 
+    def release(self) -> None:
+        """Reading is over for good: close the socket once what is buffered is written
+        (detached connections; otherwise the WSGI server closes it)."""
+        self.released = True
+        if not self.writing:
+            self._close_socket()
+
+    def _close_socket(self) -> None:
+        self.closed = True
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
     def receive(self) -> Data:
         """The next whole message; raises WebSocketClosed when the connection ends."""
         parser = self.parser
@@ -211,6 +234,158 @@ class WebSocket:
                 self.closed = True
                 raise WebSocketClosed("connection lost")
             parser.feed(data)
+
+
+class HubReader:
+    """Reads a detached WebSocket from eventlet's hub: a persistent read listener calls
+    ``_readable``; frames are decoded there and handed to the session, whose layer above
+    runs application code in pooled green threads (``Backend.start``/``run_now``), never
+    in the hub. At most ``BURST`` messages are handled per turn, then other connections
+    get theirs."""
+
+    BURST = 64
+
+    __slots__ = ("ws", "raw", "socket", "aio", "watch", "ended", "_resume_timer")
+
+    def __init__(self, ws: WebSocket, socket: Socket) -> None:
+        assert ws.raw is not None, "a non-blocking socket (eventlet)"
+        self.ws = ws
+        self.raw: Any = ws.raw
+        self.socket = socket
+        self.aio: Any = socket.aio
+        self.watch: Any = None
+        self.ended = False
+        self._resume_timer: Any = None
+
+    def start(self) -> None:
+        """Listen, after handling what the upgrade left in the parser."""
+        self.socket.reader = self
+        self.watch = self.aio.watch(self.raw.fileno(), self._readable)
+        self._process()
+
+    def pause(self) -> None:
+        """Stop reading this client for now (too much of its input is waiting)."""
+        if self.watch is not None:
+            self.watch.pause()
+
+    def resume(self) -> None:
+        if self.ended or self.watch is None or self.watch.active:
+            return
+        self.watch.resume()
+        self._later()  # frames already parsed may wait without the socket being readable
+
+    def _later(self) -> None:
+        if self._resume_timer is None:
+            self._resume_timer = self.aio.call_later(0, self._continue)
+
+    def _continue(self) -> None:
+        self._resume_timer = None
+        if not self.ended and self.watch is not None and self.watch.active:
+            aio = self.aio
+            aio.begin_batch()
+            try:
+                self._process()
+            finally:
+                aio.end_batch()
+
+    def _readable(self) -> None:
+        try:
+            data = self.raw.recv(65536)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self._end("transport close")
+            return
+        if not data:
+            self._end("transport close")
+            return
+        self.ws.parser.feed(data)
+        self._process()
+
+    def _process(self) -> None:
+        ws, socket = self.ws, self.socket
+        parser = ws.parser
+        count = 0
+        while not self.ended:
+            if socket.state == "closed":
+                self._end("transport close")
+                return
+            if self.watch is not None and not self.watch.active:
+                return  # paused: the rest waits in the parser
+            try:
+                event = parser.next()
+            except wsframe.FrameError as err:
+                log.info("websocket: %s, closing with %d", err.reason, err.code)
+                ws.close(err.code)
+                self._end("transport close")
+                return
+            if event is None:
+                return
+            kind = event[0]
+            if kind == "text" or kind == "binary":
+                try:
+                    type, data = packet.decode(event[1])
+                except packet.PacketError as err:
+                    log.info("engine.io %s: bad packet (%s), closing", socket.sid, err)
+                    self._end("parse error")
+                    return
+                if type == packet.MESSAGE or type == packet.PONG or type == packet.NOOP:
+                    socket.receive(type, data)  # application code goes to green threads
+                else:
+                    self.aio.run_now(socket.receive, type, data)
+                count += 1
+                if count >= self.BURST:
+                    self._later()
+                    return
+            elif kind == "ping":
+                try:
+                    ws._write(wsframe.frame(wsframe.PONG, event[1]))
+                except WebSocketClosed:
+                    self._end("transport close")
+                    return
+            elif kind == "close":
+                ws.close(1000 if event[1] == 1005 else event[1])
+                self._end("transport close")
+                return
+
+    def _end(self, reason: str) -> None:
+        if self.ended:
+            return
+        self.ended = True
+        if self.watch is not None:
+            self.watch.cancel()
+        if self._resume_timer is not None:
+            self._resume_timer.cancel()
+            self._resume_timer = None
+        socket = self.socket
+        if socket.state != "closed":
+            self.aio.run_now(socket.closed, reason)  # may run handlers: not in the hub
+        self.ws.shutdown()
+        self.ws.release()
+
+
+def read_loop(ws: WebSocket, socket: Socket, sleep: Callable[[float], None]) -> None:
+    """Read in the calling thread until the session ends (threads, foreign servers)."""
+    count = 0
+    try:
+        while socket.state != "closed":
+            count += 1
+            if count % 16 == 0:
+                sleep(0)  # a flooding client must not monopolize the hub
+            frame = ws.receive()
+            try:
+                type, data = packet.decode(frame)
+            except packet.PacketError as err:
+                log.info("engine.io %s: bad packet (%s), closing", socket.sid, err)
+                socket.closed("parse error")
+                break
+            socket.receive(type, data)
+    except WebSocketClosed:
+        socket.closed("transport close")
+    except Exception:
+        log.exception("engine.io %s: websocket reader failed", socket.sid)
+        socket.closed("transport error")
+    ws.shutdown()
 
 
 def attach(ws: WebSocket, socket: Socket) -> None:

@@ -65,8 +65,8 @@ class Client:
             return
         if p.type in (sio.ACK, sio.BINARY_ACK):
             socket = self.sockets.get(p.nsp)
-            if socket is not None:
-                self.call(socket, socket.on_packet, p)
+            if socket is not None:  # at once, even while a handler waits (emit_with_ack)
+                self.aio.run_now(self.call, socket, socket.on_packet, p)
             return
         self._enqueue(p)
 
@@ -83,10 +83,16 @@ class Client:
         self._queue.append(item)
         if not self._running:
             self._running = True
-            self.aio.spawn(self._drain)
-        elif len(self._queue) > self.server.max_queued_events and item.__class__ is not tuple:
+            self.aio.start(self._drain)
+        elif (len(self._queue) > self.server.max_queued_events and item.__class__ is not tuple
+              and self._paused is None):
             # Too many events waiting: stop reading this client until half are handled
             # (TCP pushes back on it); nothing is dropped.
+            reader = self.conn.reader
+            if reader is not None:  # read from the hub: stop listening
+                self._paused = reader
+                reader.pause()
+                return
             paused = self._paused = self.aio.event()
             paused.wait(30.0)
             self._paused = None
@@ -105,11 +111,19 @@ class Client:
                 if count % 16 == 0:
                     self.aio.sleep(0)  # let other connections run between bursts
                 if self._paused is not None and len(queue) <= self.server.max_queued_events // 2:
-                    self._paused.set()
+                    self._resume()
             self._running = False
             if not queue:
                 return
             self._running = True
+
+    def _resume(self) -> None:
+        paused = self._paused
+        if paused is self.conn.reader:
+            self._paused = None
+            paused.resume()
+        else:
+            paused.set()  # the reading thread clears it
 
     def _process(self, item: Any) -> None:
         if isinstance(item, tuple):
