@@ -14,6 +14,12 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+#: ``EventletBackend.pace``: messages queued before the first yield of a burst, the most
+#: between two yields, and the gap (seconds) between yields that ends a burst
+PACE_MIN = 256
+PACE_MAX = 8192
+PACE_BURST = 0.05
+
 
 class Timer(Protocol):
     def cancel(self) -> None: ...
@@ -56,6 +62,10 @@ class Backend:
     def cooperate(self) -> None:
         """Let other green threads run, unless that is impossible here (the hub)."""
 
+    def pace(self, work: int) -> None:
+        """A producer queued ``work`` more messages: under eventlet, yield now and then
+        so they go out (threads: writer threads send them meanwhile)."""
+
     def start(self, fn: Callable[..., Any], *args: Any) -> None:
         """Run ``fn(*args)`` in a thread of its own (may block). Under eventlet, called
         from the hub, it starts at once in a pooled green thread; else it is spawned."""
@@ -83,6 +93,9 @@ class EventletBackend(Backend):
         self._semaphore = eventlet.semaphore.Semaphore
         self._get_hub = eventlet.hubs.get_hub
         self._runners = _Runners()
+        self._paced = 0
+        self._pace_limit = PACE_MIN
+        self._paced_at = 0.0
 
     def spawn(self, fn: Callable[..., Any], *args: Any) -> None:
         self._eventlet.spawn_n(fn, *args)
@@ -99,6 +112,22 @@ class EventletBackend(Backend):
     def call_later(self, delay: float, fn: Callable[..., Any], *args: Any) -> Timer:
         # A hub timer runs in the hub greenlet: it is only a heap entry until it fires.
         return self._get_hub().schedule_call_global(delay, fn, *args)
+
+    def pace(self, work: int) -> None:
+        """Yield after ``PACE_MIN`` messages, so the first ones leave at once; within a
+        burst (yields less than ``PACE_BURST`` seconds apart) the gap doubles up to
+        ``PACE_MAX``, so each connection gets many messages per write, not one."""
+        self._paced += work
+        if self._paced < self._pace_limit:
+            return
+        now = time.monotonic()
+        if now - self._paced_at > PACE_BURST:
+            self._pace_limit = PACE_MIN
+        else:
+            self._pace_limit = min(self._pace_limit * 2, PACE_MAX)
+        self._paced = 0
+        self._paced_at = now
+        self.cooperate()
 
     def start(self, fn: Callable[..., Any], *args: Any) -> None:
         from greenlet import getcurrent

@@ -163,3 +163,23 @@ def test_parser_only_raises_frame_error(chunks, deflate):
                 pass
     except FrameError:
         pass
+
+
+def test_shared_messages_are_framed_once_and_identically() -> None:
+    text, blob = "4" + "x" * 300, b"\x01\x02" * 100
+    wsframe.share([text, blob])
+    first = wsframe.shared_frame(text)
+    assert first == wsframe.message_frame(text)
+    assert wsframe.shared_frame(text) is first  # reused, not framed again
+    assert wsframe.shared_frame(blob) == wsframe.message_frame(blob)
+    # another deflate threshold frames anew (and stays correct)
+    assert wsframe.shared_frame(text, 0) == wsframe.message_frame(text, 0)
+    # a message never shared, even equal to a shared one, is framed as usual
+    other = "".join(["4", "x" * 300])
+    assert other is not text and wsframe.shared_frame(other) == first
+
+
+def test_the_shared_table_stays_bounded() -> None:
+    for i in range(3 * wsframe._SHARED_MAX):
+        wsframe.share([f"4message {i}"])
+    assert len(wsframe._SHARED) <= wsframe._SHARED_MAX

@@ -213,3 +213,20 @@ def test_watch_calls_back_while_readable_and_pauses() -> None:
         watch.cancel()
         left.close()
         right.close()
+
+
+def test_pace_yields_early_then_less_often_within_a_burst(monkeypatch: pytest.MonkeyPatch) -> None:
+    from flask_ioengine import concurrency
+
+    monkeypatch.setattr(concurrency, "PACE_BURST", 1e9)  # a slow core must not end the burst
+    aio = EventletBackend()
+    yields: list[int] = []
+    queued = [0]
+    monkeypatch.setattr(aio, "cooperate", lambda: yields.append(queued[0]))
+    for _ in range(40000 // 64):  # one burst: 40,000 messages queued 64 at a time
+        queued[0] += 64
+        aio.pace(64)
+    assert yields[0] == concurrency.PACE_MIN  # the first messages leave at once
+    gaps = [b - a for a, b in zip(yields, yields[1:])]
+    assert gaps == sorted(gaps) and max(gaps) == concurrency.PACE_MAX  # then batched
+    assert len(yields) < 40000 // concurrency.PACE_MIN / 4

@@ -155,10 +155,11 @@ class WebSocket:
         if self.closed:
             raise WebSocketClosed("closed")
         threshold = self.deflate_threshold
+        framed = wsframe.shared_frame
         if len(frames) == 1:
-            self._write(wsframe.message_frame(frames[0], threshold))
+            self._write(framed(frames[0], threshold))
         else:
-            self._write(b"".join(wsframe.message_frame(f, threshold) for f in frames))
+            self._write(b"".join([framed(f, threshold) for f in frames]))
 
     def close(self, code: int = 1000, reason: str | None = None) -> None:
         """Send a close frame (if still possible) and shut the socket down once what is

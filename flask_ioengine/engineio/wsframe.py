@@ -11,6 +11,7 @@ connection keeps no compression window between messages (memory stays flat).
 from __future__ import annotations
 
 import zlib
+from typing import Any
 
 CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 _DATA = (CONTINUATION, TEXT, BINARY)
@@ -190,6 +191,33 @@ def message_frame(data: str | bytes, deflate_threshold: int | None = None) -> by
         body = deflater.compress(payload) + deflater.flush(zlib.Z_SYNC_FLUSH)
         return frame(opcode, body[:-4] if body.endswith(_DEFLATE_TAIL) else body, True)
     return frame(opcode, payload)
+
+
+#: id(message) -> [message, deflate threshold, its frame]: messages of a broadcast,
+#: framed for the first connection and reused for the others (see ``share``)
+_SHARED: dict[int, list[Any]] = {}
+_SHARED_MAX = 256
+
+
+def share(messages: list[str | bytes]) -> None:
+    """Announce messages about to go to many connections: ``shared_frame`` then frames
+    each once, not once per connection. The table is bounded; forgetting only costs time."""
+    if len(_SHARED) >= _SHARED_MAX:
+        _SHARED.clear()
+    for m in messages:
+        _SHARED[id(m)] = [m, None, None]
+
+
+def shared_frame(data: str | bytes, deflate_threshold: int | None = None) -> bytes:
+    """``message_frame(data, deflate_threshold)``, reused when ``data`` was shared."""
+    entry = _SHARED.get(id(data))
+    if entry is None or entry[0] is not data:
+        return message_frame(data, deflate_threshold)
+    framed = entry[2]
+    if framed is None or entry[1] != deflate_threshold:
+        framed = entry[2] = message_frame(data, deflate_threshold)
+        entry[1] = deflate_threshold
+    return framed
 
 
 def close_frame(code: int = 1000, reason: str = "") -> bytes:

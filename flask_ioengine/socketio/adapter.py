@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from ..engineio.wsframe import share
 from . import packet as sio
 
 if TYPE_CHECKING:
@@ -114,11 +115,18 @@ class Adapter:
 
     def broadcast(self, p: sio.Packet, opts: BroadcastOptions) -> None:
         frames = engine_frames(p)
-        cooperate = self.nsp.server.aio.cooperate
-        for i, socket in enumerate(self._targets(opts), 1):
-            socket.client.write_frames(frames, opts.volatile)
-            if i % 256 == 0:
-                cooperate()  # big audiences: let the first writes go out meanwhile
+        targets = self._targets(opts)
+        if len(targets) > 1:
+            share(frames)  # framed once for every WebSocket
+        pace = self.nsp.server.aio.pace
+        volatile = opts.volatile
+        for i in range(0, len(targets), 64):
+            for socket in targets[i:i + 64]:
+                if volatile:
+                    socket.client.write_frames(frames, True)
+                else:
+                    socket.client.conn.send_encoded(frames)
+            pace(len(frames) * len(targets[i:i + 64]))  # big audiences: writes go out meanwhile
 
     def broadcast_with_ack(self, p: sio.Packet, opts: BroadcastOptions,
                            client_count: Callable[[int], None],
