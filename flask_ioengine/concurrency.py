@@ -227,8 +227,12 @@ class Watch:
     def resume(self) -> None:
         if self._listener is None:
             hub = self._aio._get_hub()
-            self._listener = hub.add(hub.READ, self._fileno, self._readable,
-                                     self._obsolete, self._obsolete)
+            listener = hub.add(hub.READ, self._fileno, self._readable, self._obsolete,
+                               self._obsolete)
+            # eventlet notes the greenlet that listens (to skip it once dead): here the
+            # hub itself, not the request's green thread, which it would keep alive
+            listener.greenlet = hub.greenlet
+            self._listener = listener
 
     cancel = pause
 

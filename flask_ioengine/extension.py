@@ -61,6 +61,11 @@ class _HandlerContext(RequestContext):
         if not self._matched:
             self._matched = True
             super().match_request()
+            error = self.request.routing_exception
+            if error is not None:
+                # the Engine.IO path is rarely a route: keep the NotFound, not the frames
+                # of its traceback (for as long as the connection lives)
+                error.__traceback__ = None
 
     @property
     def session_object(self) -> Any:

@@ -23,7 +23,6 @@ with "ping timeout". Timers are heap entries of the concurrency backend, not thr
 from __future__ import annotations
 
 import logging
-from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -58,7 +57,7 @@ class Socket:
         self.upgrading = False
         self.upgraded = False
         self.state = OPEN
-        self.outbox: deque[Data] = deque()
+        self.outbox: list[Data] = []  # a list: 56 bytes empty (a deque takes 760)
         self.outbox_bytes = 0
         self._wake: Any = None  # created when a transport first waits (not for WebSockets)
         self.polling = False
@@ -162,13 +161,13 @@ class Socket:
 
     def take(self, limit: int | None = None) -> list[Data]:
         """What is queued, in order (at most ``limit`` packets), removed from the outbox."""
-        outbox = self.outbox
-        if limit is None or len(outbox) <= limit:
-            frames = list(outbox)
-            outbox.clear()
+        frames = self.outbox
+        if limit is None or len(frames) <= limit:
+            self.outbox = []
             self.outbox_bytes = 0
             return frames
-        frames = [outbox.popleft() for _ in range(limit)]
+        self.outbox = frames[limit:]
+        del frames[limit:]
         self.outbox_bytes -= sum(len(f) for f in frames)
         return frames
 

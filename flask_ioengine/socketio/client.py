@@ -37,7 +37,7 @@ class Client:
         self.aio = server.aio
         self.decoder = sio.Decoder(max_attachments=server.max_attachments)
         self.sockets: dict[str, Socket] = {}
-        self._queue: deque[Any] = deque()
+        self._queue: deque[Any] | None = None  # while there is work (an idle client has none)
         self._running = False
         self._paused: Any = None
         #: Handle packets in the caller's thread, at once (the in-process test client).
@@ -80,11 +80,14 @@ class Client:
         if self.inline:
             self._process(item)
             return
-        self._queue.append(item)
+        queue = self._queue
+        if queue is None:
+            queue = self._queue = deque()
+        queue.append(item)
         if not self._running:
             self._running = True
             self.aio.start(self._drain)
-        elif (len(self._queue) > self.server.max_queued_events and item.__class__ is not tuple
+        elif (len(queue) > self.server.max_queued_events and item.__class__ is not tuple
               and self._paused is None):
             # Too many events waiting: stop reading this client until half are handled
             # (TCP pushes back on it); nothing is dropped.
@@ -99,6 +102,7 @@ class Client:
 
     def _drain(self) -> None:
         queue = self._queue
+        assert queue is not None
         count = 0
         while True:
             while queue:
@@ -114,6 +118,8 @@ class Client:
                     self._resume()
             self._running = False
             if not queue:
+                if self._queue is queue:
+                    self._queue = None
                 return
             self._running = True
 
