@@ -65,7 +65,7 @@ class _HandlerContext(RequestContext):
             if error is not None:
                 # the Engine.IO path is rarely a route: keep the NotFound, not the frames
                 # of its traceback (for as long as the connection lives)
-                error.__traceback__ = None
+                error.__traceback__ = error.__context__ = error.__cause__ = None
 
     @property
     def session_object(self) -> Any:

@@ -27,6 +27,7 @@ import gc
 import sys
 
 import greenlet
+from eventlet.greenthread import GreenThread
 from flask import Flask
 
 from flask_ioengine import IOEngine
@@ -37,9 +38,17 @@ io = IOEngine(app)
 released = GreenEvent()
 
 
-def live_greenlets():
-    return sum(1 for o in gc.get_objects()
-               if isinstance(o, greenlet.greenlet) and not o.dead)
+def counts():
+    gc.collect()
+    objects = gc.get_objects()
+    return {
+        "greenlets": sum(1 for o in objects
+                         if isinstance(o, greenlet.greenlet) and not o.dead),
+        # dead ones kept by a reference: each holds its exit event and links
+        "greenthreads": sum(1 for o in objects if isinstance(o, GreenThread)),
+        # kept exceptions keep the frames of their tracebacks
+        "tracebacks": sum(1 for o in objects if type(o).__name__ == "traceback"),
+    }
 
 
 @io.on("connection")
@@ -60,7 +69,7 @@ def connection(socket):
 
     @socket.on("stats")
     def stats():
-        return {"greenlets": live_greenlets()}
+        return counts()
 
 
 io.run(app, host="127.0.0.1", port=int(sys.argv[1]))
@@ -89,13 +98,15 @@ def test_open_websockets_hold_no_green_thread(server: str) -> None:
     probe = connect(server)
     clients: list[socketio.Client] = []
     try:
-        before = probe.call("stats", timeout=10)["greenlets"]
+        before = probe.call("stats", timeout=10)
         clients = [connect(server) for _ in range(30)]
         for i, c in enumerate(clients):  # every one is served
             assert c.call("echo", i, timeout=10) == [i]
-        after = probe.call("stats", timeout=10)["greenlets"]
-        # a green thread per connection would add 30; pooled runners add a few at most
-        assert after - before < 10, (before, after)
+        after = probe.call("stats", timeout=10)
+        # a green thread per connection would add 30; pooled runners add a few at most,
+        # and nothing per connection keeps a finished one or a traceback alive
+        for what in ("greenlets", "greenthreads", "tracebacks"):
+            assert after[what] - before[what] < 10, (what, before, after)
     finally:
         for c in [probe, *clients]:
             c.disconnect()
