@@ -24,6 +24,7 @@ from ..concurrency import Backend, backend_for_environ, get_backend
 from . import cookie as cookie_mod
 from . import packet
 from .cors import CorsPolicy
+from .heartbeat import MAX_TICK, Wheel
 from .polling import TransportError, deliver, poll
 from .socket import OPEN, Socket
 from .websocket import (
@@ -142,6 +143,7 @@ class Server:
         self.middleware_adapters: list[Callable[[Any], Middleware | None]] = []
         self._handlers: dict[str, list[Callable[..., Any]]] = {}
         self._aio: Backend | None = None
+        self._wheel: Wheel | None = None
 
     # -- configuration -----------------------------------------------------------------
 
@@ -161,6 +163,7 @@ class Server:
         for name in ("ping_interval", "ping_timeout", "upgrade_timeout"):
             if name in options:
                 setattr(self, name, float(options[name]))
+                self._wheel = None  # its tick follows the heartbeat
         if "max_http_buffer_size" in options:
             self.max_http_buffer_size = int(options["max_http_buffer_size"])
         if "max_write_buffer" in options:
@@ -201,6 +204,16 @@ class Server:
     @aio.setter
     def aio(self, backend: Backend) -> None:
         self._aio = backend
+        self._wheel = None
+
+    @property
+    def heartbeats(self) -> Wheel:
+        """The timer wheel of the sessions' heartbeats (made with the first session)."""
+        wheel = self._wheel
+        if wheel is None or wheel.aio is not self.aio:
+            tick = min(MAX_TICK, self.ping_interval / 8, self.ping_timeout / 8)
+            wheel = self._wheel = Wheel(self.aio, tick)
+        return wheel
 
     def on(self, event: str, handler: Callable[..., Any] | None = None) -> Any:
         """Register ``handler`` for ``event`` (``connection``, ``connection_error``,

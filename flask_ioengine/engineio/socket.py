@@ -15,9 +15,9 @@ active drains it: the pending long-poll GET, or the WebSocket writer once upgrad
 Because there is a single queue, an upgrade cannot reorder or lose packets: what the
 last poll did not take, the WebSocket sends first.
 
-The heartbeat is two timers: ``ping_interval`` after the open (or the last pong) the
+The heartbeat is two deadlines: ``ping_interval`` after the open (or the last pong) the
 server queues a PING; if no PONG arrives within ``ping_timeout`` the session closes
-with "ping timeout". Timers are heap entries of the concurrency backend, not threads.
+with "ping timeout". Deadlines live on the server's timer wheel (``heartbeat.Wheel``).
 """
 
 from __future__ import annotations
@@ -198,7 +198,7 @@ class Socket:
     # -- heartbeat -------------------------------------------------------------------
 
     def start_heartbeat(self) -> None:
-        self._ping_timer = self.aio.call_later(self.server.ping_interval, self._ping)
+        self._ping_timer = self.server.heartbeats.call_later(self.server.ping_interval, self._ping)
 
     def _ping(self) -> None:
         self._ping_timer = None
@@ -207,7 +207,8 @@ class Socket:
         self._heard = False
         # The pong deadline is armed first: whatever happens while sending, the session
         # cannot outlive its heartbeat.
-        self._pong_timer = self.aio.call_later(self.server.ping_timeout, self._ping_timeout)
+        self._pong_timer = self.server.heartbeats.call_later(self.server.ping_timeout,
+                                                             self._ping_timeout)
         try:
             self._queue(packet.PING_PACKET)
         except Exception:  # a timer must survive a failing transport: log, end this session
@@ -218,7 +219,7 @@ class Socket:
         if self._pong_timer is not None:
             self._pong_timer.cancel()
             self._pong_timer = None
-            self._ping_timer = self.aio.call_later(self.server.ping_interval, self._ping)
+            self._ping_timer = self.server.heartbeats.call_later(self.server.ping_interval, self._ping)
 
     def _ping_timeout(self) -> None:
         self._pong_timer = None
