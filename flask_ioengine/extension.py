@@ -8,8 +8,9 @@ import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from flask import Flask
+from flask import Flask, signals
 from flask.ctx import AppContext, RequestContext
+from flask.globals import _cv_app, _cv_request
 from flask.sessions import SessionInterface
 
 from . import session as session_mod
@@ -34,23 +35,53 @@ class _Middleware:
         return self.wsgi_app(environ, start_response)
 
 
+#: the signals sent when contexts are pushed and popped
+_CONTEXT_SIGNALS = (signals.appcontext_pushed, signals.appcontext_popped,
+                    signals.appcontext_tearing_down, signals.request_tearing_down)
+
+
+def _plain(app: Flask) -> bool:
+    """True when nothing observes contexts coming and going (no teardown function, no
+    receiver of the context signals): pushing and popping them is then only setting and
+    resetting Flask's context variables."""
+    return (not app.teardown_appcontext_funcs
+            and not any(app.teardown_request_funcs.values())
+            and not any(signal.receivers for signal in _CONTEXT_SIGNALS))
+
+
 class _HandlerContext(RequestContext):
     """A request context pushed once per handler call, matched and opened only once,
-    with an app context of its own that is reused with a fresh ``g`` each time."""
+    with an app context of its own that is reused with a fresh ``g`` each time.
+
+    When nothing observes contexts (``_plain``), a call after the first only binds the
+    two contexts to Flask's context variables and unbinds them after: the same state for
+    the handler (``request``, ``session``, ``g``, ``current_app``) at a fraction of the
+    cost of ``push``/``pop``.
+    """
 
     busy = False
     _matched = False
     _app_ctx: AppContext | None = None
+    _tokens: Any = None
 
     def enter(self) -> None:
         app_ctx = self._app_ctx
         if app_ctx is None:
             app_ctx = self._app_ctx = self.app.app_context()
         app_ctx.g = self.app.app_ctx_globals_class()  # ``g`` lives for one handler call
+        if self._matched and _plain(self.app):
+            self._tokens = (_cv_app.set(app_ctx), _cv_request.set(self))
+            return
         app_ctx.push()
         self.push()
 
     def leave(self) -> None:
+        tokens = self._tokens
+        if tokens is not None:
+            self._tokens = None
+            _cv_request.reset(tokens[1])
+            _cv_app.reset(tokens[0])
+            return
         try:
             self.pop()
         finally:

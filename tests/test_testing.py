@@ -104,3 +104,44 @@ def test_namespaces_binary_and_refusals(app):
         client.connect("/nope")
     with pytest.raises(TestClientError, match="not authorized"):
         app.io.test_client(app, auth={"token": "bad"})
+
+
+def test_handler_contexts_are_flasks_whether_observed_or_not():
+    """After the first call a handler's contexts are only bound to Flask's context
+    variables when nothing observes them; teardown functions and context signals, once
+    registered, run after every call again."""
+    from flask import appcontext_pushed, current_app, g, request
+
+    app = Flask(__name__)
+    io = IOEngine(app)
+    seen: list[tuple] = []
+
+    @io.on("connection")
+    def connection(socket):
+        @socket.on("look")
+        def look(tag):
+            assert not hasattr(g, "mark")  # a fresh g for every call
+            g.mark = tag
+            seen.append((tag, request.path, request.args.get("EIO"), current_app.name))
+            return tag
+
+    client = io.test_client(app)
+    for tag in ("a", "b", "c"):
+        assert client.emit("look", tag, callback=True) == tag
+    assert seen == [(t, "/socket.io/", "4", app.name) for t in ("a", "b", "c")]
+
+    torn: list[str] = []
+    pushed: list[str] = []
+    app.teardown_request(lambda exc: torn.append("request"))
+    app.teardown_appcontext(lambda exc: torn.append("app"))
+
+    def on_pushed(sender, **extra):
+        pushed.append(sender.name)
+
+    with appcontext_pushed.connected_to(on_pushed, app):
+        assert client.emit("look", "d", callback=True) == "d"
+    assert torn == ["request", "app"] and pushed == [app.name]
+    assert client.emit("look", "e", callback=True) == "e"
+    assert torn == ["request", "app", "request", "app"]  # still observed: still run
+    with pytest.raises(RuntimeError):
+        request.path  # noqa: B018  (nothing left bound after the calls)
