@@ -39,8 +39,9 @@ class EventletWorker(Worker):
 
     def run(self) -> None:
         get_backend("eventlet")
-        from .http import FastHttpProtocol
+        from .http import FastHttpProtocol, freeze_startup_objects
 
+        freeze_startup_objects()  # the app is loaded: what exists now lives as long as we do
         servers = []
         for listener in self.sockets:
             sock = eventlet.greenio.GreenSocket(getattr(listener, "sock", listener))
