@@ -219,7 +219,9 @@ class IOEngine(Server):
 
         Everything allocated until then (modules, the app, its config) is moved out of
         the garbage collector's sight (``gc.freeze()``): it lives as long as the process,
-        and full collections no longer walk it.
+        and full collections no longer walk it. Connections are served by green threads
+        that are reused (``flask_ioengine.workers.WorkerPool``) unless ``custom_pool`` is
+        given.
         """
         import eventlet
 
@@ -240,7 +242,10 @@ class IOEngine(Server):
         # eventlet's default pool of 1024 green threads would cap the connections served.
         server_options.setdefault("max_size", 100_000)
         from .http import FastHttpProtocol, freeze_startup_objects
+        from .workers import WorkerPool
 
+        if "custom_pool" not in server_options:
+            server_options["custom_pool"] = WorkerPool(server_options["max_size"])
         freeze_startup_objects()
         eventlet.wsgi.server(sock, app, log_output=log_output,
                              **{"protocol": FastHttpProtocol, **server_options})
