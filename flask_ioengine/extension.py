@@ -251,7 +251,14 @@ class IOEngine(Server):
 
     def run(self, app: Flask | None = None, host: str = "127.0.0.1", port: int = 5000,
             log_output: bool = False, **server_options: Any) -> None:
-        """Serve ``app`` on eventlet's WSGI server."""
+        """Serve ``app`` on eventlet's WSGI server.
+
+        Everything allocated until then (modules, the app, its config) is moved out of
+        the garbage collector's sight (``gc.freeze()``): it lives as long as the process,
+        and full collections no longer walk it. Connections are served by green threads
+        that are reused (``flask_ioengine.workers.WorkerPool``) unless ``custom_pool`` is
+        given.
+        """
         import eventlet
 
         from .concurrency import eventlet_patched, get_backend
@@ -270,7 +277,11 @@ class IOEngine(Server):
         sock = eventlet.listen((host, port), backlog=int(server_options.pop("backlog", 2048)))
         # eventlet's default pool of 1024 green threads would cap the connections served.
         server_options.setdefault("max_size", 100_000)
-        from .http import FastHttpProtocol
+        from .http import FastHttpProtocol, freeze_startup_objects
+        from .workers import WorkerPool
 
+        if "custom_pool" not in server_options:
+            server_options["custom_pool"] = WorkerPool(server_options["max_size"])
+        freeze_startup_objects()
         eventlet.wsgi.server(sock, app, log_output=log_output,
                              **{"protocol": FastHttpProtocol, **server_options})

@@ -39,15 +39,17 @@ class EventletWorker(Worker):
 
     def run(self) -> None:
         get_backend("eventlet")
-        from .http import FastHttpProtocol
+        from .http import FastHttpProtocol, freeze_startup_objects
+        from .workers import WorkerPool
 
+        freeze_startup_objects()  # the app is loaded: what exists now lives as long as we do
         servers = []
         for listener in self.sockets:
             sock = eventlet.greenio.GreenSocket(getattr(listener, "sock", listener))
             sock.setblocking(True)
             servers.append(eventlet.spawn(
                 eventlet.wsgi.server, sock, self.wsgi, log_output=False,
-                max_size=self.cfg.worker_connections, socket_timeout=None,
+                custom_pool=WorkerPool(self.cfg.worker_connections), socket_timeout=None,
                 protocol=FastHttpProtocol,
             ))
         try:

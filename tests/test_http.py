@@ -513,3 +513,18 @@ def test_finished_connection_needs_no_garbage_collector():
         if was_enabled:
             gc.enable()
         listener.close()
+
+
+def test_freeze_startup_objects_moves_what_exists_to_the_permanent_generation():
+    import gc
+
+    from flask_ioengine.http import freeze_startup_objects
+
+    survivor: list[Any] = ["startup"]  # lists stay tracked by the collector
+    try:
+        freeze_startup_objects()
+        assert gc.get_freeze_count() > 0
+        assert not any(o is survivor for o in gc.get_objects())
+    finally:
+        gc.unfreeze()
+    assert any(o is survivor for o in gc.get_objects())
