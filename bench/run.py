@@ -229,6 +229,10 @@ class Pinning:
 
 # -- one measurement ----------------------------------------------------------------------------
 
+#: polling clients keep their HTTP connections alive (``--no-keepalive`` turns it off)
+KEEPALIVE = [True]
+
+
 def start_server(name: str, port: int, ping: float | None, deflate: bool, pin: Pinning,
                  log_path: Path, extra: list[str] | None = None) -> tuple[subprocess.Popen | None, str | None]:
     """Start server ``name``; returns (proc, None) once READY, or (None, why) if it could not."""
@@ -303,7 +307,7 @@ def run_one(scen: Scenario, server: str, rnd: int, opts: argparse.Namespace, pin
     cfg = dict(scen.cfg)
     if opts.quick:
         cfg.update(scen.quick)
-    cfg.update(url=f"http://127.0.0.1:{port}", deflate=deflate,
+    cfg.update(url=f"http://127.0.0.1:{port}", deflate=deflate, keepAlive=KEEPALIVE[0],
                localAddresses=[f"127.0.0.{i}" for i in range(1, 5)])
     if ping:
         cfg["pingInterval"] = ping
@@ -625,6 +629,9 @@ def main() -> int:
     ap.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated: " + ",".join(SCENARIOS))
     ap.add_argument("--servers", default=",".join(SERVERS), help="comma-separated: " + ",".join(SERVERS))
     ap.add_argument("--rounds", type=int, default=None, help="rounds per server (default 3, 1 with --quick)")
+    ap.add_argument("--no-keepalive", action="store_true",
+                    help="polling clients open a TCP connection per request (xmlhttprequest-ssl's "
+                         "default in Node) instead of keeping connections alive like a browser")
     ap.add_argument("--deflate", nargs="?", const="on", default="off", choices=["off", "on", "both"],
                     help="WebSocket permessage-deflate: off (default), on, or both")
     ap.add_argument("--profile", nargs="?", const="echo_ws", default=None, choices=list(SCENARIOS),
@@ -634,6 +641,7 @@ def main() -> int:
     ap.add_argument("--scenario-timeout", type=float, default=300.0, help="seconds per run (bounded)")
     ap.add_argument("--out", default=str(RESULTS / "latest.json"))
     opts = ap.parse_args()
+    KEEPALIVE[0] = not opts.no_keepalive
 
     scen_names = [s for s in opts.scenarios.split(",") if s]
     server_names = [s for s in opts.servers.split(",") if s]
@@ -656,6 +664,7 @@ def main() -> int:
         "node": subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip(),
         "cpus": os.cpu_count(), "loadavg_at_start": os.getloadavg(), "pinning": pin.note,
         "nofile": nofile, "quick": opts.quick, "rounds": rounds, "deflate": opts.deflate,
+        "polling_keepalive": KEEPALIVE[0],
         "versions": versions(),
     }
     print(f"bench: {pin.note}")

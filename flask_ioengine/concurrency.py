@@ -7,6 +7,7 @@ Timers are cheap heap entries: eventlet's hub timers, or one scheduler thread.
 
 from __future__ import annotations
 
+import contextvars
 import heapq
 import itertools
 import threading
@@ -98,7 +99,9 @@ class EventletBackend(Backend):
         self._paced_at = 0.0
 
     def spawn(self, fn: Callable[..., Any], *args: Any) -> None:
-        self._eventlet.spawn_n(fn, *args)
+        # a pooled runner once the caller yields: no new greenlet (nor, on Python 3.11+,
+        # a new 16 KB frame stack) per call
+        self._get_hub().schedule_call_global(0, self._runners.run, fn, args)
 
     def sleep(self, seconds: float) -> None:
         self._eventlet.sleep(seconds)
@@ -132,10 +135,11 @@ class EventletBackend(Backend):
     def start(self, fn: Callable[..., Any], *args: Any) -> None:
         from greenlet import getcurrent
 
-        if getcurrent() is self._get_hub().greenlet:
+        hub = self._get_hub()
+        if getcurrent() is hub.greenlet:
             self._runners.run(fn, args)
         else:
-            self._eventlet.spawn_n(fn, *args)
+            hub.schedule_call_global(0, self._runners.run, fn, args)
 
     def run_now(self, fn: Callable[..., Any], *args: Any) -> None:
         from greenlet import getcurrent
@@ -260,13 +264,14 @@ class _Runners:
             greenlet(self._loop, parent=get_hub().greenlet).switch(fn, args)
 
     def _loop(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
-        from greenlet import getcurrent
+        from greenlet import GreenletExit, getcurrent
 
         me = getcurrent()
         idle = self.idle
         while True:
             try:
-                fn(*args)
+                # a fresh context, as a new green thread would have
+                contextvars.Context().run(fn, *args)
             except Exception:
                 import logging
 
@@ -275,9 +280,15 @@ class _Runners:
             if len(idle) >= self.MAX_IDLE:
                 return  # the hub (the parent) takes over
             idle.append(me)
-            job = me.parent.switch()
-            while not (isinstance(job, tuple) and len(job) == 2):  # a stray wake-up
-                job = me.parent.switch()
+            job: Any = None
+            while not (type(job) is tuple and len(job) == 2):
+                try:
+                    job = me.parent.switch()
+                except GreenletExit:
+                    idle.remove(me)
+                    raise
+                except BaseException:  # e.g. a timeout an earlier job left armed
+                    job = None
             fn, args = job
 
 

@@ -241,3 +241,46 @@ def test_pace_yields_early_then_less_often_within_a_burst(monkeypatch: pytest.Mo
     gaps = [b - a for a, b in zip(yields, yields[1:], strict=False)]
     assert gaps == sorted(gaps) and max(gaps) == concurrency.PACE_MAX  # then batched
     assert len(yields) < 40000 // concurrency.PACE_MIN / 4
+
+
+def test_a_parked_runner_survives_a_stray_wake_up() -> None:
+    aio = EventletBackend()
+    done = GreenEvent()
+    seen: list[str] = []
+
+    def from_hub() -> None:
+        aio.start(seen.append, "first")
+        runner = aio._runners.idle[-1]
+        runner.throw(RuntimeError("a timeout an earlier job left armed"))
+        runner.switch("not a job")  # ignored too
+        assert aio._runners.idle[-1] is runner  # still parked, still pooled
+        aio.start(seen.append, "second")
+        done.set()
+
+    _run_in_hub(from_hub)
+    _wait(done, "jobs ran")
+    assert seen == ["first", "second"]
+
+
+def test_spawn_uses_pooled_runners_with_fresh_context_variables() -> None:
+    import contextvars
+
+    from greenlet import getcurrent
+
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="unset")
+    aio = EventletBackend()
+    seen: list[Any] = []
+    done = GreenEvent()
+
+    def job(tag: str) -> None:
+        seen.append((tag, var.get(), getcurrent()))
+        var.set(tag)  # must not leak into the next job
+        if tag == "b":
+            done.set()
+
+    aio.spawn(job, "a")
+    eventlet.sleep(0)
+    aio.spawn(job, "b")
+    _wait(done, "both ran")
+    assert [(t, v) for t, v, _ in seen] == [("a", "unset"), ("b", "unset")]
+    assert seen[0][2] is seen[1][2]  # the same pooled green thread

@@ -9,6 +9,7 @@
 //   stderr             diagnostics, kept in run.py's log
 // Every wait is bounded, and every generator exits by itself.
 
+const http = require("http");
 const { io } = require("socket.io-client");
 const readline = require("readline");
 
@@ -87,10 +88,16 @@ function percentiles(values, ps = [50, 90, 99, 99.9]) {
 
 // -- clients ------------------------------------------------------------------------------
 
+// Long-polling requests reuse their TCP connections, as a browser's do (HTTP/1.1
+// keep-alive). Without an agent, xmlhttprequest-ssl (engine.io-client's polling in Node)
+// opens a connection per request and sends `Connection: close`: cfg.keepAlive === false.
+const pollingAgent = cfg.keepAlive === false ? false : new http.Agent({ keepAlive: true });
+
 function clientOptions(extra = {}) {
   const transport = cfg.transport || "websocket";
   return {
     transports: [transport],
+    ...(transport === "polling" ? { agent: pollingAgent } : {}),
     forceNew: true,
     reconnection: false,
     timeout: cfg.connectTimeoutMs || 30000,
