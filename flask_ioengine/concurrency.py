@@ -7,7 +7,6 @@ Timers are cheap heap entries: eventlet's hub timers, or one scheduler thread.
 
 from __future__ import annotations
 
-import contextvars
 import heapq
 import itertools
 import threading
@@ -93,7 +92,9 @@ class EventletBackend(Backend):
         self._batching = 0
         self._semaphore = eventlet.semaphore.Semaphore
         self._get_hub = eventlet.hubs.get_hub
-        self._runners = _Runners()
+        from .workers import Runners
+
+        self._runners = Runners()
         self._paced = 0
         self._pace_limit = PACE_MIN
         self._paced_at = 0.0
@@ -239,57 +240,6 @@ class Watch:
             self._listener = listener
 
     cancel = pause
-
-
-class _Runners:
-    """Pooled green threads that run work handed over by the hub greenlet.
-
-    ``run`` switches straight into an idle runner (no spawn, no timer): the work runs at
-    once and control comes back to the hub when it finishes or blocks. A runner that
-    blocked goes on by itself when eventlet resumes it, and returns to the pool after.
-    """
-
-    MAX_IDLE = 16
-
-    def __init__(self) -> None:
-        self.idle: list[Any] = []
-
-    def run(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
-        if self.idle:
-            self.idle.pop().switch(fn, args)
-        else:
-            from eventlet.hubs import get_hub
-            from greenlet import greenlet
-
-            greenlet(self._loop, parent=get_hub().greenlet).switch(fn, args)
-
-    def _loop(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
-        from greenlet import GreenletExit, getcurrent
-
-        me = getcurrent()
-        idle = self.idle
-        while True:
-            try:
-                # a fresh context, as a new green thread would have
-                contextvars.Context().run(fn, *args)
-            except Exception:
-                import logging
-
-                logging.getLogger("flask_ioengine").exception("green thread failed")
-            fn = args = None  # type: ignore[assignment]
-            if len(idle) >= self.MAX_IDLE:
-                return  # the hub (the parent) takes over
-            idle.append(me)
-            job: Any = None
-            while not (type(job) is tuple and len(job) == 2):
-                try:
-                    job = me.parent.switch()
-                except GreenletExit:
-                    idle.remove(me)
-                    raise
-                except BaseException:  # e.g. a timeout an earlier job left armed
-                    job = None
-            fn, args = job
 
 
 class _Entry:
