@@ -88,7 +88,7 @@ class EventletBackend(Backend):
         self._eventlet = eventlet
         self._deferred: list[Callable[[], Any]] = []
         #: > 0 while the hub runs a batch of I/O callbacks that flushes what is deferred
-        #: at its end (see ``batch``), so no timer is needed.
+        #: at its end (``begin_batch``/``end_batch``), so no timer is needed.
         self._batching = 0
         self._semaphore = eventlet.semaphore.Semaphore
         self._get_hub = eventlet.hubs.get_hub
@@ -136,11 +136,10 @@ class EventletBackend(Backend):
     def start(self, fn: Callable[..., Any], *args: Any) -> None:
         from greenlet import getcurrent
 
-        hub = self._get_hub()
-        if getcurrent() is hub.greenlet:
+        if getcurrent() is self._get_hub().greenlet:
             self._runners.run(fn, args)
         else:
-            hub.schedule_call_global(0, self._runners.run, fn, args)
+            self.spawn(fn, *args)
 
     def run_now(self, fn: Callable[..., Any], *args: Any) -> None:
         from greenlet import getcurrent
@@ -209,7 +208,7 @@ class Watch:
 
     def _readable(self, fileno: int) -> None:
         aio = self._aio
-        aio._batching += 1
+        aio.begin_batch()
         try:
             self._callback()
         except Exception:  # eventlet would drop every listener of the descriptor

@@ -115,15 +115,8 @@ class Socket:
         if self.state != OPEN:
             return False
         self.outbox.extend(frames)
-        size = self.outbox_bytes
         for frame in frames:
-            size += len(frame)
-        self.outbox_bytes = size
-        flush = self.flush
-        if flush is not None and size <= self.server.max_write_buffer:
-            flush()  # the common case, spelled out: a broadcast comes here per socket
-            if self.buffered is None or size + self.buffered() <= self.server.max_write_buffer:
-                return True
+            self.outbox_bytes += len(frame)
         self._push()
         return True
 

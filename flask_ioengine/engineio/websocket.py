@@ -204,8 +204,10 @@ class WebSocket:
         except OSError:
             pass
 
-    def receive(self) -> Data:
-        """The next whole message; raises WebSocketClosed when the connection ends."""
+    def next_message(self) -> Data | None:
+        """The next whole message among the bytes already received, or None; pings are
+        answered and a close frame returned on the way. Raises WebSocketClosed when the
+        connection ends (a close frame, a protocol error)."""
         parser = self.parser
         while True:
             try:
@@ -214,16 +216,23 @@ class WebSocket:
                 log.info("websocket: %s, closing with %d", err.reason, err.code)
                 self.close(err.code)
                 raise WebSocketClosed(err.reason) from None
-            if event is not None:
-                kind = event[0]
-                if kind == "text" or kind == "binary":
-                    return event[1]
-                if kind == "ping":
-                    self._write(wsframe.frame(wsframe.PONG, event[1]))
-                elif kind == "close":
-                    self.close(1000 if event[1] == 1005 else event[1])
-                    raise WebSocketClosed("closed by the client")
-                continue
+            if event is None:
+                return None
+            kind = event[0]
+            if kind == "text" or kind == "binary":
+                return event[1]
+            if kind == "ping":
+                self._write(wsframe.frame(wsframe.PONG, event[1]))
+            elif kind == "close":
+                self.close(1000 if event[1] == 1005 else event[1])
+                raise WebSocketClosed("closed by the client")
+
+    def receive(self) -> Data:
+        """The next whole message; raises WebSocketClosed when the connection ends."""
+        while True:
+            message = self.next_message()
+            if message is not None:
+                return message
             if self.closed:
                 raise WebSocketClosed("closed")
             try:
@@ -234,7 +243,22 @@ class WebSocket:
             if not data:
                 self.closed = True
                 raise WebSocketClosed("connection lost")
-            parser.feed(data)
+            self.parser.feed(data)
+
+
+def deliver(socket: Socket, message: Data) -> bool:
+    """Decode one Engine.IO packet and hand it to the session (what may run application
+    code, in a green thread when called from the hub); False for a malformed packet."""
+    try:
+        type, data = packet.decode(message)
+    except packet.PacketError as err:
+        log.info("engine.io %s: bad packet (%s), closing", socket.sid, err)
+        return False
+    if type == packet.MESSAGE or type == packet.PONG or type == packet.NOOP:
+        socket.receive(type, data)  # the layer above sends application code to green threads
+    else:
+        socket.aio.run_now(socket.receive, type, data)
+    return True
 
 
 class HubReader:
@@ -305,7 +329,6 @@ class HubReader:
 
     def _process(self) -> None:
         ws, socket = self.ws, self.socket
-        parser = ws.parser
         count = 0
         while not self.ended:
             if socket.state == "closed":
@@ -314,39 +337,18 @@ class HubReader:
             if self.watch is not None and not self.watch.active:
                 return  # paused: the rest waits in the parser
             try:
-                event = parser.next()
-            except wsframe.FrameError as err:
-                log.info("websocket: %s, closing with %d", err.reason, err.code)
-                ws.close(err.code)
+                message = ws.next_message()
+            except WebSocketClosed:
                 self._end("transport close")
                 return
-            if event is None:
+            if message is None:
                 return
-            kind = event[0]
-            if kind == "text" or kind == "binary":
-                try:
-                    type, data = packet.decode(event[1])
-                except packet.PacketError as err:
-                    log.info("engine.io %s: bad packet (%s), closing", socket.sid, err)
-                    self._end("parse error")
-                    return
-                if type == packet.MESSAGE or type == packet.PONG or type == packet.NOOP:
-                    socket.receive(type, data)  # application code goes to green threads
-                else:
-                    self.aio.run_now(socket.receive, type, data)
-                count += 1
-                if count >= self.BURST:
-                    self._later()
-                    return
-            elif kind == "ping":
-                try:
-                    ws._write(wsframe.frame(wsframe.PONG, event[1]))
-                except WebSocketClosed:
-                    self._end("transport close")
-                    return
-            elif kind == "close":
-                ws.close(1000 if event[1] == 1005 else event[1])
-                self._end("transport close")
+            if not deliver(socket, message):
+                self._end("parse error")
+                return
+            count += 1
+            if count >= self.BURST:
+                self._later()
                 return
 
     def _end(self, reason: str) -> None:
@@ -373,14 +375,9 @@ def read_loop(ws: WebSocket, socket: Socket, sleep: Callable[[float], None]) -> 
             count += 1
             if count % 16 == 0:
                 sleep(0)  # a flooding client must not monopolize the hub
-            frame = ws.receive()
-            try:
-                type, data = packet.decode(frame)
-            except packet.PacketError as err:
-                log.info("engine.io %s: bad packet (%s), closing", socket.sid, err)
+            if not deliver(socket, ws.receive()):
                 socket.closed("parse error")
                 break
-            socket.receive(type, data)
     except WebSocketClosed:
         socket.closed("transport close")
     except Exception:
